@@ -1,0 +1,353 @@
+//! The `isvc-ingress` command line: `render` and `check-config` work offline on files.
+//!
+//! Exit codes follow DESIGN.md: 0 when everything is valid, 1 when an InferenceService or the
+//! config breaks a rule (the output says which), 2 when the input cannot be used at all.
+
+use crate::config::{ConfigError, KserveConfig};
+use crate::isvc::InferenceService;
+use crate::plan::{self, Policy};
+use crate::violation::Violation;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Map, Value, json};
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "isvc-ingress",
+    version,
+    about = "Routing for KServe InferenceServices"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan InferenceServices from a file (YAML or JSON, several documents allowed) and print
+    /// each plan: hosts, URLs, annotations and the route objects.
+    Render(RenderArgs),
+    /// Validate a KServe config: the inferenceservice-config ConfigMap YAML, or the bare JSON of
+    /// its `ingress` key.
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// KServe config (ConfigMap YAML or ingress JSON); default: the configuration KServe ships.
+    #[arg(long, env = "ISVC_INGRESS_CONFIG", value_name = "FILE")]
+    pub config: Option<String>,
+    /// A domain override hosts may use besides ingressDomain and additionalIngressDomains.
+    #[arg(
+        long = "allowed-domain",
+        env = "ISVC_INGRESS_ALLOWED_DOMAIN",
+        value_delimiter = ',',
+        value_name = "DOMAIN"
+    )]
+    pub allowed_domains: Vec<String>,
+    /// A gateway `<namespace>/<name>` ISVCs may name besides the configured ones.
+    #[arg(
+        long = "allowed-gateway",
+        env = "ISVC_INGRESS_ALLOWED_GATEWAY",
+        value_delimiter = ',',
+        value_name = "GATEWAY"
+    )]
+    pub allowed_gateways: Vec<String>,
+    /// `json`: one plan object per ISVC; `yaml`: the route manifests, ready for `kubectl apply -f -`.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
+    pub output: OutputFormat,
+    /// InferenceService file, or `-` for standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// ConfigMap YAML or ingress JSON, or `-` for standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Json,
+    Yaml,
+}
+
+/// Input that cannot be used: exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Unusable { path: String, message: String },
+    #[error("the config {path} is invalid: {source}")]
+    Config { path: String, source: ConfigError },
+}
+
+pub const EXIT_INVALID: u8 = 1;
+pub const EXIT_UNUSABLE: u8 = 2;
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    let mut stderr = std::io::stderr();
+    let result = match &cli.command {
+        Command::Render(args) => render(args, &mut stdout, &mut stderr),
+        Command::CheckConfig(args) => check_config(args, &mut stdout, &mut stderr),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}
+
+fn read_input(path: &str) -> Result<String, UsageError> {
+    let mut text = String::new();
+    let result = if path == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|content| text = content)
+    };
+    result.map_err(|source| UsageError::Read {
+        path: path.to_string(),
+        source,
+    })?;
+    Ok(text)
+}
+
+/// The config of `--config`, or the shipped one; its warnings go to stderr.
+pub fn load_config(path: Option<&str>, stderr: &mut dyn Write) -> Result<KserveConfig, UsageError> {
+    let config = match path {
+        None => KserveConfig::shipped(),
+        Some(path) => {
+            KserveConfig::from_text(&read_input(path)?).map_err(|source| UsageError::Config {
+                path: path.to_string(),
+                source,
+            })?
+        }
+    };
+    for warning in &config.warnings {
+        let _ = writeln!(stderr, "warning: config: {warning}");
+    }
+    Ok(config)
+}
+
+/// Splits a YAML/JSON stream into InferenceService objects; `List` documents are expanded and
+/// other kinds are skipped with a note.
+pub fn read_inference_services(
+    text: &str,
+    path: &str,
+    stderr: &mut dyn Write,
+) -> Result<Vec<Value>, UsageError> {
+    let mut objects = Vec::new();
+    for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value =
+            serde::Deserialize::deserialize(document).map_err(|error: serde_yaml_ng::Error| {
+                UsageError::Unusable {
+                    path: path.to_string(),
+                    message: format!("document {} is not YAML or JSON: {error}", index + 1),
+                }
+            })?;
+        collect_objects(value, index + 1, &mut objects, stderr);
+    }
+    if objects.is_empty() {
+        return Err(UsageError::Unusable {
+            path: path.to_string(),
+            message: "holds no InferenceService".to_string(),
+        });
+    }
+    Ok(objects)
+}
+
+fn collect_objects(
+    value: Value,
+    document: usize,
+    objects: &mut Vec<Value>,
+    stderr: &mut dyn Write,
+) {
+    match value.get("kind").and_then(Value::as_str) {
+        _ if value.is_null() => {}
+        Some("InferenceService") | None if value.get("metadata").is_some() => objects.push(value),
+        Some(kind) if kind.ends_with("List") => {
+            if let Some(Value::Array(items)) = value.get("items") {
+                for item in items.clone() {
+                    collect_objects(item, document, objects, stderr);
+                }
+            }
+        }
+        kind => {
+            let _ = writeln!(
+                stderr,
+                "note: document {document} is {}, not an InferenceService: skipped",
+                kind.map_or("an object without kind".to_string(), |kind| format!(
+                    "a {kind}"
+                ))
+            );
+        }
+    }
+}
+
+fn render(
+    args: &RenderArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8, UsageError> {
+    let config = load_config(args.config.as_deref(), stderr)?;
+    let policy = Policy {
+        allowed_domains: args.allowed_domains.clone(),
+        allowed_gateways: args.allowed_gateways.clone(),
+    };
+    let text = read_input(&args.file)?;
+    let objects = read_inference_services(&text, &args.file, stderr)?;
+    let results: Vec<Value> = objects
+        .iter()
+        .map(|object| render_one(object, &config, &policy))
+        .collect();
+    let all_valid = results.iter().all(|result| result["ok"] == json!(true));
+    match args.output {
+        OutputFormat::Json => {
+            let text = serde_json::to_string_pretty(&results).expect("JSON values serialise");
+            let _ = writeln!(stdout, "{text}");
+        }
+        OutputFormat::Yaml => write_manifests(&results, stdout, stderr),
+    }
+    Ok(if all_valid { 0 } else { EXIT_INVALID })
+}
+
+/// One element of `render -o json`: the plan with `ok: true` and its routes, or `ok: false`
+/// with every error.
+pub fn render_one(object: &Value, config: &KserveConfig, policy: &Policy) -> Value {
+    let isvc = match InferenceService::from_json(object, "default") {
+        Ok(isvc) => isvc,
+        Err(violations) => {
+            let metadata = &object["metadata"];
+            let namespace = metadata["namespace"].as_str().unwrap_or("default");
+            return failure(
+                metadata["name"].as_str().unwrap_or_default(),
+                namespace,
+                &violations,
+                &[],
+            );
+        }
+    };
+    match plan::plan(&isvc, config, policy) {
+        Ok(planned) => {
+            let routes = plan::routes(&planned, &isvc, config);
+            let Value::Object(fields) = serde_json::to_value(&planned).expect("plans serialise")
+            else {
+                unreachable!("a plan serialises to an object")
+            };
+            let mut output = Map::new();
+            for (key, value) in fields {
+                let after_namespace = key == "namespace";
+                output.insert(key, value);
+                if after_namespace {
+                    output.insert("ok".to_string(), json!(true));
+                }
+            }
+            output.insert("routes".to_string(), Value::Array(routes));
+            Value::Object(output)
+        }
+        Err(rejection) => failure(
+            &isvc.name,
+            &isvc.namespace,
+            &rejection.violations,
+            &rejection.warnings,
+        ),
+    }
+}
+
+fn failure(name: &str, namespace: &str, violations: &[Violation], warnings: &[String]) -> Value {
+    json!({
+        "name": name,
+        "namespace": namespace,
+        "ok": false,
+        "errors": violations,
+        "warnings": warnings,
+    })
+}
+
+fn write_manifests(results: &[Value], stdout: &mut dyn Write, stderr: &mut dyn Write) {
+    for result in results {
+        let name = format!(
+            "{}/{}",
+            result["namespace"].as_str().unwrap_or_default(),
+            result["name"].as_str().unwrap_or_default()
+        );
+        for warning in result["warnings"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                stderr,
+                "warning: {name}: {}",
+                warning.as_str().unwrap_or_default()
+            );
+        }
+        if result["ok"] != json!(true) {
+            for error in result["errors"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    stderr,
+                    "error: {name}: {}: {}",
+                    error["field"].as_str().unwrap_or_default(),
+                    error["message"].as_str().unwrap_or_default()
+                );
+            }
+            continue;
+        }
+        for route in result["routes"].as_array().into_iter().flatten() {
+            let yaml = serde_yaml_ng::to_string(route).expect("JSON values serialise as YAML");
+            let _ = write!(stdout, "---\n{yaml}");
+        }
+    }
+}
+
+fn check_config(
+    args: &CheckConfigArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8, UsageError> {
+    let text = read_input(&args.file)?;
+    match KserveConfig::from_text(&text) {
+        Ok(config) => {
+            let _ = writeln!(stdout, "{}: valid", args.file);
+            for (key, value) in config.summary() {
+                let _ = writeln!(stdout, "  {key}: {value}");
+            }
+            for warning in &config.warnings {
+                let _ = writeln!(stderr, "warning: {warning}");
+            }
+            Ok(0)
+        }
+        Err(ConfigError::Invalid {
+            violations,
+            warnings,
+        }) => {
+            let _ = writeln!(
+                stdout,
+                "{}: invalid, {} violation{}",
+                args.file,
+                violations.len(),
+                if violations.len() == 1 { "" } else { "s" }
+            );
+            for violation in &violations {
+                let _ = writeln!(stdout, "  {violation}");
+            }
+            for warning in &warnings {
+                let _ = writeln!(stderr, "warning: {warning}");
+            }
+            Ok(EXIT_INVALID)
+        }
+        Err(error @ ConfigError::Unreadable(_)) => Err(UsageError::Unusable {
+            path: args.file.clone(),
+            message: error.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,357 @@
+//! The part of a `serving.kserve.io/v1beta1` InferenceService that routing depends on, read
+//! leniently from JSON: unknown fields are ignored (the full object is never round-tripped, so
+//! nothing the user wrote can be lost), and a field of the wrong type is a violation that names it.
+
+use crate::violation::Violation;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const API_VERSION: &str = "serving.kserve.io/v1beta1";
+pub const KIND: &str = "InferenceService";
+
+/// gRPC port KServe's runtimes listen on when a component says `protocolVersion: grpc-v2` without
+/// naming its port.
+pub const DEFAULT_GRPC_PORT: u16 = 8081;
+/// Container port KServe assumes for a component that declares none (reference §6.3).
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
+
+/// The three components of an ISVC, in the order KServe reconciles them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ComponentKind {
+    Predictor,
+    Transformer,
+    Explainer,
+}
+
+impl ComponentKind {
+    pub const ALL: [Self; 3] = [Self::Predictor, Self::Transformer, Self::Explainer];
+
+    /// The key in `spec` and in `status.components`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Predictor => "predictor",
+            Self::Transformer => "transformer",
+            Self::Explainer => "explainer",
+        }
+    }
+
+    /// Capitalised, as KServe's condition messages say it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Predictor => "Predictor",
+            Self::Transformer => "Transformer",
+            Self::Explainer => "Explainer",
+        }
+    }
+}
+
+/// What routing needs to know about one component's spec.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentSpec {
+    /// `spec.<component>.timeout`, seconds.
+    pub timeout_seconds: Option<i64>,
+    /// The first container port named `grpc*`/`h2c*`, or [`DEFAULT_GRPC_PORT`] when only
+    /// `protocolVersion: grpc-v2` says the component speaks gRPC.
+    pub grpc_port: Option<u16>,
+    /// Whether the gRPC port was declared by name (so the Service exposes it next to REST).
+    pub grpc_port_named: bool,
+    /// The first container port that is not gRPC.
+    pub http_port: Option<u16>,
+}
+
+/// One component present in the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    pub kind: ComponentKind,
+    /// The Kubernetes Service (and Knative Service) KServe creates for it.
+    pub service_name: String,
+    pub spec: ComponentSpec,
+}
+
+/// The routing-relevant view of an InferenceService.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceService {
+    pub name: String,
+    pub namespace: String,
+    pub uid: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Present components, predictor first.
+    pub components: Vec<Component>,
+    /// `status.deploymentMode`, as written (not normalised).
+    pub status_deployment_mode: Option<String>,
+}
+
+impl InferenceService {
+    pub fn component(&self, kind: ComponentKind) -> Option<&Component> {
+        self.components
+            .iter()
+            .find(|component| component.kind == kind)
+    }
+
+    /// The component that receives the traffic of the top-level host: the transformer when there
+    /// is one, else the predictor.
+    pub fn entry_component(&self) -> &Component {
+        self.component(ComponentKind::Transformer)
+            .unwrap_or(&self.components[0])
+    }
+
+    /// Reads an ISVC. `default_namespace` is used when `metadata.namespace` is absent (the
+    /// admission request's namespace, or `default` for files, as kubectl would).
+    pub fn from_json(object: &Value, default_namespace: &str) -> Result<Self, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let metadata = object.get("metadata").unwrap_or(&Value::Null);
+        let name = match metadata.get("name") {
+            Some(Value::String(name)) if !name.is_empty() => name.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                violations.push(Violation::new("metadata.name", "is required"));
+                String::new()
+            }
+            Some(other) => {
+                violations.push(Violation::new(
+                    "metadata.name",
+                    format!("must be a string, found {other}"),
+                ));
+                String::new()
+            }
+        };
+        let namespace = match metadata.get("namespace") {
+            Some(Value::String(namespace)) if !namespace.is_empty() => namespace.clone(),
+            None | Some(Value::Null) => default_namespace.to_string(),
+            Some(Value::String(_)) => default_namespace.to_string(),
+            Some(other) => {
+                violations.push(Violation::new(
+                    "metadata.namespace",
+                    format!("must be a string, found {other}"),
+                ));
+                String::new()
+            }
+        };
+        let uid = metadata
+            .get("uid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let labels = string_map(metadata.get("labels"), "metadata.labels", &mut violations);
+        let annotations = string_map(
+            metadata.get("annotations"),
+            "metadata.annotations",
+            &mut violations,
+        );
+        let spec = object.get("spec").unwrap_or(&Value::Null);
+        let predictor_variant = spec
+            .get("predictor")
+            .and_then(|predictor| predictor.get("name"))
+            .and_then(Value::as_str)
+            .filter(|variant| !variant.is_empty());
+        let mut components = Vec::new();
+        for kind in ComponentKind::ALL {
+            let Some(component) = spec.get(kind.key()).filter(|value| !value.is_null()) else {
+                continue;
+            };
+            let field = format!("spec.{}", kind.key());
+            if !component.is_object() {
+                violations.push(Violation::new(field, "must be an object"));
+                continue;
+            }
+            let service_name = match (kind, predictor_variant) {
+                (ComponentKind::Predictor, Some(variant)) => format!("{name}-{variant}-predictor"),
+                _ => format!("{name}-{}", kind.key()),
+            };
+            components.push(Component {
+                kind,
+                service_name,
+                spec: component_spec(component, &field, &mut violations),
+            });
+        }
+        if components.first().map(|component| component.kind) != Some(ComponentKind::Predictor) {
+            violations.push(Violation::new("spec.predictor", "is required"));
+        }
+        let status_deployment_mode = object
+            .get("status")
+            .and_then(|status| status.get("deploymentMode"))
+            .and_then(Value::as_str)
+            .filter(|mode| !mode.is_empty())
+            .map(str::to_string);
+        if violations.is_empty() {
+            Ok(Self {
+                name,
+                namespace,
+                uid,
+                labels,
+                annotations,
+                components,
+                status_deployment_mode,
+            })
+        } else {
+            Err(violations)
+        }
+    }
+}
+
+fn string_map(
+    value: Option<&Value>,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(object)) => {
+            for (key, value) in object {
+                match value {
+                    Value::String(text) => {
+                        map.insert(key.clone(), text.clone());
+                    }
+                    other => violations.push(Violation::new(
+                        format!("{field}[{key}]"),
+                        format!("must be a string, found {other}"),
+                    )),
+                }
+            }
+        }
+        Some(other) => violations.push(Violation::new(
+            field,
+            format!("must be a map of strings, found {other}"),
+        )),
+    }
+    map
+}
+
+/// Finds the timeout and the ports of a component. Ports live in `containers[*].ports` (custom
+/// containers, transformers) or in the model/framework block (`model.ports`, `sklearn.ports`, ...).
+fn component_spec(
+    component: &Value,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> ComponentSpec {
+    let mut spec = ComponentSpec::default();
+    match component.get("timeout") {
+        None | Some(Value::Null) => {}
+        Some(value) => match value.as_i64() {
+            Some(seconds) if seconds > 0 => spec.timeout_seconds = Some(seconds),
+            _ => violations.push(Violation::new(
+                format!("{field}.timeout"),
+                format!("must be a positive whole number of seconds, found {value}"),
+            )),
+        },
+    }
+    let mut says_grpc_v2 = false;
+    let mut port_lists = Vec::new();
+    if let Some(containers) = component.get("containers").and_then(Value::as_array) {
+        port_lists.extend(
+            containers
+                .iter()
+                .filter_map(|container| container.get("ports")),
+        );
+    }
+    if let Some(object) = component.as_object() {
+        for block in object.values().filter(|value| value.is_object()) {
+            if block.get("protocolVersion").and_then(Value::as_str) == Some("grpc-v2") {
+                says_grpc_v2 = true;
+            }
+            port_lists.extend(block.get("ports"));
+        }
+    }
+    for port in port_lists.into_iter().filter_map(Value::as_array).flatten() {
+        let Some(number) = port
+            .get("containerPort")
+            .and_then(Value::as_u64)
+            .and_then(|number| u16::try_from(number).ok())
+        else {
+            continue;
+        };
+        let name = port.get("name").and_then(Value::as_str).unwrap_or_default();
+        if name.starts_with("grpc") || name.starts_with("h2c") {
+            if spec.grpc_port.is_none() {
+                spec.grpc_port = Some(number);
+                spec.grpc_port_named = true;
+            }
+        } else if spec.http_port.is_none() {
+            spec.http_port = Some(number);
+        }
+    }
+    if spec.grpc_port.is_none() && says_grpc_v2 {
+        spec.grpc_port = Some(DEFAULT_GRPC_PORT);
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_components_ports_and_timeouts() {
+        let isvc = InferenceService::from_json(
+            &json!({
+                "metadata": {"name": "m", "namespace": "ns", "labels": {"a": "b"}},
+                "spec": {
+                    "predictor": {"timeout": 30, "model": {"protocolVersion": "v2",
+                        "ports": [{"name": "h2c", "containerPort": 9000},
+                                  {"name": "http1", "containerPort": 8085}]}},
+                    "transformer": {"containers": [{"name": "c", "ports": [{"containerPort": 8080}]}]}
+                }
+            }),
+            "default",
+        )
+        .unwrap();
+        assert_eq!(isvc.components.len(), 2);
+        let predictor = &isvc.components[0];
+        assert_eq!(predictor.service_name, "m-predictor");
+        assert_eq!(predictor.spec.timeout_seconds, Some(30));
+        assert_eq!(predictor.spec.grpc_port, Some(9000));
+        assert_eq!(predictor.spec.http_port, Some(8085));
+        assert_eq!(isvc.entry_component().kind, ComponentKind::Transformer);
+        assert_eq!(isvc.entry_component().spec.http_port, Some(8080));
+    }
+
+    #[test]
+    fn grpc_v2_without_named_port_uses_the_default() {
+        let isvc = InferenceService::from_json(
+            &json!({"metadata": {"name": "m"},
+                    "spec": {"predictor": {"sklearn": {"protocolVersion": "grpc-v2"}}}}),
+            "team",
+        )
+        .unwrap();
+        assert_eq!(isvc.namespace, "team");
+        assert_eq!(isvc.components[0].spec.grpc_port, Some(DEFAULT_GRPC_PORT));
+        assert!(!isvc.components[0].spec.grpc_port_named);
+    }
+
+    #[test]
+    fn predictor_variant_names_the_service() {
+        let isvc = InferenceService::from_json(
+            &json!({"metadata": {"name": "m"}, "spec": {"predictor": {"name": "v2"}}}),
+            "ns",
+        )
+        .unwrap();
+        assert_eq!(isvc.components[0].service_name, "m-v2-predictor");
+    }
+
+    #[test]
+    fn every_structural_problem_is_reported() {
+        let violations = InferenceService::from_json(
+            &json!({"metadata": {"labels": {"a": 1}, "annotations": "x"},
+                    "spec": {"transformer": {"timeout": "30s"}}}),
+            "ns",
+        )
+        .unwrap_err();
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "metadata.name",
+                "metadata.labels[a]",
+                "metadata.annotations",
+                "spec.transformer.timeout",
+                "spec.predictor"
+            ]
+        );
+    }
+}

@@ -1,0 +1,311 @@
+//! Hosts, URLs and addresses for the two modes that isvc-ingress routes.
+//!
+//! Standard mode renders `domainTemplate` exactly as KServe does (reference §2.8). Knative mode
+//! *predicts* the hosts Knative will assign with its default template
+//! `{{.Name}}.{{.Namespace}}.{{.Domain}}`, Domain = `ingressDomain`, instead of KServe's string
+//! surgery on the URL Knative reports (§2.7), which mangles names that contain `-default` or
+//! `-predictor` (§10 Q1, Q2) and cannot run before Knative has answered.
+
+use super::annotations::{self, annotation_field};
+use super::{ComponentPlan, Findings, RouteKind, RoutePlan, entry, service_host};
+use crate::config::KserveConfig;
+use crate::dns;
+use crate::isvc::{ComponentKind, InferenceService};
+use crate::template::{RenderError, TemplateData};
+
+/// Where a host came from, for the field of a violation.
+#[derive(Clone, Copy)]
+enum HostSource {
+    /// Derived from the ISVC name (template or Knative prediction).
+    Name,
+    /// The user's `isvc-ingress.io/host`.
+    Override,
+}
+
+fn check_host(host: &str, what: &str, source: HostSource, findings: &mut Findings) {
+    if let Some(problem) = dns::host_problem(host) {
+        let field = match source {
+            HostSource::Name => "metadata.name".to_string(),
+            HostSource::Override => annotation_field(annotations::HOST),
+        };
+        findings.reject(
+            field,
+            format!("the {what} host \"{host}\" is invalid: {problem}"),
+        );
+    }
+}
+
+/// Renders `domainTemplate` for `name` (the ISVC or a component name) with the ISVC's metadata.
+fn render_domain(
+    name: &str,
+    isvc: &InferenceService,
+    config: &KserveConfig,
+    findings: &mut Findings,
+) -> Option<String> {
+    let data = TemplateData {
+        name,
+        namespace: &isvc.namespace,
+        ingress_domain: &config.ingress.ingress_domain,
+        annotations: &isvc.annotations,
+        labels: &isvc.labels,
+    };
+    match config.domain_template.render(&data) {
+        Ok(host) => Some(host),
+        Err(error) => {
+            let field = match &error {
+                RenderError::MissingAnnotation(key) => annotation_field(key),
+                RenderError::MissingLabel(key) => format!("metadata.labels[{key}]"),
+            };
+            findings.reject(
+                field,
+                format!("is required: config.ingress.domainTemplate reads it ({error})"),
+            );
+            None
+        }
+    }
+}
+
+/// The path prefix on the shared `ingressDomain` host: the `path` annotation, else
+/// `pathTemplate`; only for external HTTPRoute and VirtualService routes (reference §10 Q4: KServe
+/// adds it even to cluster-local VirtualServices, where no external gateway serves it).
+fn plan_path(plan: &RoutePlan, isvc: &InferenceService, config: &KserveConfig) -> Option<String> {
+    if plan.routing.internal || !plan.route_kind.serves_paths() {
+        return None;
+    }
+    if let Some(path) = &plan.routing.settings.path {
+        return Some(path.clone());
+    }
+    let template = config.path_template.as_ref()?;
+    let empty = Default::default();
+    let data = TemplateData {
+        name: &isvc.name,
+        namespace: &isvc.namespace,
+        ingress_domain: &config.ingress.ingress_domain,
+        annotations: &empty,
+        labels: &empty,
+    };
+    let rendered = template
+        .render(&data)
+        .expect("a path template reads only .Name and .Namespace (checked at load)");
+    Some(rendered.trim_end_matches('/').to_string())
+}
+
+/// `<sub>.<additional domain>` for each additional domain, where `<sub>` is the top host minus
+/// `ingressDomain` (reference §2.5, domain list `[ingressDomain]`). A candidate that is not a
+/// valid host is a violation here; KServe logs and skips it.
+fn additional_hosts(top_host: &str, config: &KserveConfig, findings: &mut Findings) -> Vec<String> {
+    let domain = &config.ingress.ingress_domain;
+    let Some(domains) = &config.ingress.additional_ingress_domains else {
+        return Vec::new();
+    };
+    if !dns::is_within_domain(top_host, domain) || top_host == domain {
+        return Vec::new();
+    }
+    let subdomain = &top_host[..top_host.len() - domain.len()];
+    let mut hosts: Vec<String> = Vec::new();
+    for additional in domains {
+        let candidate = format!("{subdomain}{additional}");
+        if hosts.contains(&candidate) || candidate == top_host {
+            continue;
+        }
+        check_host(&candidate, "additional", HostSource::Name, findings);
+        hosts.push(candidate);
+    }
+    hosts
+}
+
+fn url(scheme: &str, host: &str) -> String {
+    format!("{scheme}://{host}")
+}
+
+/// `grpc://host:port`: through the gateway on the URL's port when the route carries gRPC, else
+/// straight to the Service.
+fn grpc_url(through_gateway: bool, scheme: &str, host: &str, port: u16) -> String {
+    if through_gateway {
+        let gateway_port = if scheme == "https" { 443 } else { 80 };
+        format!("grpc://{host}:{gateway_port}")
+    } else {
+        format!("grpc://{host}:{port}")
+    }
+}
+
+/// Standard (raw) mode: hosts from `domainTemplate`, routes through Ingress or HTTPRoute.
+pub(super) fn plan_standard(
+    plan: &mut RoutePlan,
+    isvc: &InferenceService,
+    config: &KserveConfig,
+    findings: &mut Findings,
+) {
+    let namespace = &isvc.namespace;
+    let entry_component = entry(isvc);
+    let mut address_host = service_host(&entry_component.service_name, namespace);
+    if config.service_cluster_ip_none {
+        // Headless Services have no port mapping, so the address carries the container port.
+        let port = entry_component
+            .spec
+            .http_port
+            .unwrap_or(crate::isvc::DEFAULT_HTTP_PORT);
+        address_host = format!("{address_host}:{port}");
+    }
+    plan.address = Some(url("http", &address_host));
+    if plan.routing.internal {
+        // Reference §10 Q13: KServe publishes an external-looking URL that nothing serves.
+        plan.url = plan.address.clone();
+        for component in &isvc.components {
+            let host = service_host(&component.service_name, namespace);
+            let grpc = component.spec.grpc_port.map(|port| {
+                let service_port = if component.spec.grpc_port_named {
+                    port
+                } else {
+                    80
+                };
+                grpc_url(false, "http", &host, service_port)
+            });
+            insert_component(plan, component.kind, host, "http", grpc);
+        }
+        return;
+    }
+    let settings = &plan.routing.settings;
+    let scheme = if settings.tls_secret.is_some() {
+        "https"
+    } else {
+        config.ingress.url_scheme.as_str()
+    };
+    let top_host = match &settings.host {
+        Some(host) => Some(host.clone()),
+        None => render_domain(&isvc.name, isvc, config, findings).inspect(|host| {
+            check_host(host, "top-level", HostSource::Name, findings);
+        }),
+    };
+    let through_gateway = plan.route_kind == RouteKind::HttpRoute;
+    for component in &isvc.components {
+        // Route hosts use the stable component name, even with a predictor variant (§5.3).
+        let name = format!("{}-{}", isvc.name, component.kind.key());
+        let Some(host) = render_domain(&name, isvc, config, findings) else {
+            continue;
+        };
+        check_host(&host, component.kind.key(), HostSource::Name, findings);
+        let grpc = component.spec.grpc_port.map(|port| {
+            if through_gateway {
+                grpc_url(true, scheme, &host, port)
+            } else {
+                let service_port = if component.spec.grpc_port_named {
+                    port
+                } else {
+                    80
+                };
+                let internal = service_host(&component.service_name, namespace);
+                grpc_url(false, scheme, &internal, service_port)
+            }
+        });
+        insert_component(plan, component.kind, host, scheme, grpc);
+    }
+    let Some(top_host) = top_host else {
+        return;
+    };
+    if plan.route_kind == RouteKind::HttpRoute {
+        plan.routing.additional_hosts = additional_hosts(&top_host, config, findings);
+    }
+    plan.path = plan_path(plan, isvc, config);
+    plan.url = Some(match &plan.path {
+        Some(path) => format!("{scheme}://{}{path}", config.ingress.ingress_domain),
+        None => url(scheme, &top_host),
+    });
+    plan.hosts = std::iter::once(top_host.clone())
+        .chain(plan.routing.additional_hosts.iter().cloned())
+        .collect();
+    plan.routing.top_host = Some(top_host);
+}
+
+/// Knative mode: predicted Knative hosts; a VirtualService, a DomainMapping or Knative alone.
+pub(super) fn plan_knative(
+    plan: &mut RoutePlan,
+    isvc: &InferenceService,
+    config: &KserveConfig,
+    findings: &mut Findings,
+) {
+    let namespace = &isvc.namespace;
+    let domain = &config.ingress.ingress_domain;
+    let internal = plan.routing.internal;
+    let entry_component = entry(isvc);
+    let has_virtual_service = plan.route_kind == RouteKind::VirtualService;
+    plan.address = Some(url(
+        "http",
+        &if has_virtual_service {
+            service_host(&isvc.name, namespace)
+        } else {
+            service_host(&entry_component.service_name, namespace)
+        },
+    ));
+    // Knative serves every component on its own host, with its own scheme (http unless Knative
+    // is set up for TLS); KServe rewrites one of them with urlScheme (reference §10 Q7).
+    for component in &isvc.components {
+        let host = if internal {
+            service_host(&component.service_name, namespace)
+        } else {
+            format!("{}.{namespace}.{domain}", component.service_name)
+        };
+        check_host(&host, component.kind.key(), HostSource::Name, findings);
+        let grpc = component
+            .spec
+            .grpc_port
+            .map(|port| grpc_url(true, "http", &host, port));
+        insert_component(plan, component.kind, host, "http", grpc);
+    }
+    if internal {
+        plan.url = plan.address.clone();
+        return;
+    }
+    let settings = &plan.routing.settings;
+    let scheme = if settings.tls_secret.is_some() {
+        "https"
+    } else {
+        config.ingress.url_scheme.as_str()
+    };
+    let (top_host, source) = match (&settings.host, plan.route_kind) {
+        (Some(host), RouteKind::VirtualService | RouteKind::DomainMapping) => {
+            (host.clone(), HostSource::Override)
+        }
+        // Without a route of ours, the URL is the entry component's own Knative URL (§4.3).
+        (_, RouteKind::None) => (
+            plan.components[&entry_component.kind].host.clone(),
+            HostSource::Name,
+        ),
+        _ => (
+            format!("{}.{namespace}.{domain}", isvc.name),
+            HostSource::Name,
+        ),
+    };
+    check_host(&top_host, "top-level", source, findings);
+    if has_virtual_service {
+        plan.routing.additional_hosts = additional_hosts(&top_host, config, findings);
+    }
+    plan.path = plan_path(plan, isvc, config);
+    plan.url = Some(match &plan.path {
+        Some(path) => format!("{scheme}://{domain}{path}"),
+        None => url(scheme, &top_host),
+    });
+    plan.hosts = std::iter::once(top_host.clone())
+        .chain(plan.routing.additional_hosts.iter().cloned())
+        .collect();
+    plan.routing.top_host = Some(top_host);
+}
+
+fn insert_component(
+    plan: &mut RoutePlan,
+    kind: ComponentKind,
+    host: String,
+    scheme: &str,
+    grpc_url: Option<String>,
+) {
+    let component_url = url(scheme, &host);
+    plan.components.insert(
+        kind,
+        ComponentPlan {
+            host,
+            rest_url: component_url.clone(),
+            url: component_url,
+            grpc_url,
+        },
+    );
+}
