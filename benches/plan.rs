@@ -46,6 +46,13 @@ fn planning(criterion: &mut Criterion) {
             plan::routes(&planned, &isvc, &config)
         })
     });
+    group.bench_function("full_plan_serialised_to_json", |bencher| {
+        bencher.iter(|| {
+            let planned = plan::plan(black_box(&isvc), black_box(&config), black_box(&policy))
+                .expect("valid");
+            serde_json::to_vec(&plan::routes(&planned, &isvc, &config)).expect("serialises")
+        })
+    });
     group.bench_function("parse_isvc_from_json", |bencher| {
         let root = env!("CARGO_MANIFEST_DIR");
         let text =

@@ -5,7 +5,7 @@
 
 use crate::config::{ConfigError, KserveConfig};
 use crate::isvc::InferenceService;
-use crate::plan::{self, Policy};
+use crate::plan::{self, Policy, objects};
 use crate::violation::Violation;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value, json};
@@ -255,7 +255,10 @@ pub fn render_one(object: &Value, config: &KserveConfig, policy: &Policy) -> Val
                     output.insert("ok".to_string(), json!(true));
                 }
             }
-            output.insert("routes".to_string(), Value::Array(routes));
+            output.insert(
+                "routes".to_string(),
+                routes.iter().map(objects::RouteObject::to_value).collect(),
+            );
             Value::Object(output)
         }
         Err(rejection) => failure(

@@ -6,6 +6,7 @@ use crate::config::KserveConfig;
 use crate::dns;
 use crate::isvc::InferenceService;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 pub const PREFIX: &str = "isvc-ingress.io/";
 
@@ -75,7 +76,8 @@ impl UserSettings {
         findings: &mut Findings,
     ) -> Self {
         let mut settings = Self::default();
-        for (key, value) in isvc.annotations.range(PREFIX.to_string()..) {
+        let from_prefix = (Bound::Included(PREFIX), Bound::Unbounded);
+        for (key, value) in isvc.annotations.range::<str, _>(from_prefix) {
             if !key.starts_with(PREFIX) {
                 break;
             }
@@ -215,27 +217,27 @@ pub(super) fn output(
     plan: &RoutePlan,
     isvc: &InferenceService,
     config: &KserveConfig,
-) -> BTreeMap<String, String> {
+) -> BTreeMap<&'static str, String> {
     let mut annotations = BTreeMap::new();
     if let Some(url) = &plan.url {
-        annotations.insert(URL.to_string(), url.clone());
+        annotations.insert(URL, url.clone());
     }
     if let Some(address) = &plan.address {
-        annotations.insert(ADDRESS.to_string(), address.clone());
+        annotations.insert(ADDRESS, address.clone());
     }
     if !plan.hosts.is_empty() {
-        annotations.insert(HOSTS.to_string(), plan.hosts.join(","));
+        annotations.insert(HOSTS, plan.hosts.join(","));
     }
-    annotations.insert(ROUTE_KIND.to_string(), plan.route_kind.as_str().to_string());
+    annotations.insert(ROUTE_KIND, plan.route_kind.as_str().to_string());
     for (kind, component) in &plan.components {
         let key = match kind {
             crate::isvc::ComponentKind::Predictor => PREDICTOR_URL,
             crate::isvc::ComponentKind::Transformer => TRANSFORMER_URL,
             crate::isvc::ComponentKind::Explainer => EXPLAINER_URL,
         };
-        annotations.insert(key.to_string(), component.url.clone());
+        annotations.insert(key, component.url.clone());
     }
-    annotations.insert(PLAN_HASH.to_string(), plan_hash(plan, isvc, config));
+    annotations.insert(PLAN_HASH, plan_hash(plan, isvc, config));
     annotations
 }
 
@@ -243,22 +245,30 @@ pub(super) fn output(
 /// write and the mode annotation, which mutation normalises) and component specs, and the
 /// resolved mode. Equal hashes mean equal plans, so writers can skip no-ops.
 fn plan_hash(plan: &RoutePlan, isvc: &InferenceService, config: &KserveConfig) -> String {
-    let inputs = serde_json::to_vec(&(
+    let mut hasher = crate::hash::StableHasher::new();
+    hasher.part(config.fingerprint.as_bytes());
+    let inputs = (
         &isvc.name,
         &isvc.namespace,
         &isvc.uid,
         &isvc.labels,
-        isvc.annotations
-            .iter()
-            .filter(|(key, _)| {
-                !OUTPUT_KEYS.contains(&key.as_str()) && *key != super::DEPLOYMENT_MODE_ANNOTATION
-            })
-            .collect::<Vec<_>>(),
+        RoutingAnnotations(&isvc.annotations),
         &isvc.components,
         plan.mode,
-    ))
-    .expect("plan inputs serialise");
-    crate::hash::hex_digest(&[config.fingerprint.as_bytes(), &inputs])
+    );
+    serde_json::to_writer(&mut hasher, &inputs).expect("plan inputs serialise");
+    hasher.finish_hex()
+}
+
+/// The annotations that are plan inputs, serialised without collecting them first.
+struct RoutingAnnotations<'a>(&'a BTreeMap<String, String>);
+
+impl serde::Serialize for RoutingAnnotations<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().filter(|(key, _)| {
+            !OUTPUT_KEYS.contains(&key.as_str()) && *key != super::DEPLOYMENT_MODE_ANNOTATION
+        }))
+    }
 }
 
 #[cfg(test)]

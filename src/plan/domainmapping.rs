@@ -3,31 +3,39 @@
 
 use super::RoutePlan;
 use super::metadata::RouteMetadata;
+use super::objects::{DomainMappingSpec, DomainMappingTls, KnativeReference, Object, RouteObject};
 use crate::isvc::InferenceService;
-use serde_json::{Value, json};
 
 /// Named after the host (Knative requires it), pointing at the entry Knative Service.
-pub(super) fn build(plan: &RoutePlan, isvc: &InferenceService, metadata: &RouteMetadata) -> Value {
+pub(super) fn build(
+    plan: &RoutePlan,
+    isvc: &InferenceService,
+    metadata: &RouteMetadata,
+) -> RouteObject {
     let host = plan
         .routing
         .top_host
         .as_deref()
         .expect("a DomainMapping plan has a host");
-    let mut spec = json!({
-        "ref": {
-            "apiVersion": "serving.knative.dev/v1",
-            "kind": "Service",
-            "name": isvc.entry_component().service_name,
-            "namespace": isvc.namespace,
+    RouteObject::DomainMapping(Object {
+        api_version: "serving.knative.dev/v1beta1",
+        kind: "DomainMapping",
+        metadata: metadata.for_route(host.trim_end_matches('.')),
+        spec: DomainMappingSpec {
+            reference: KnativeReference {
+                api_version: "serving.knative.dev/v1",
+                kind: "Service",
+                name: isvc.entry_component().service_name.clone(),
+                namespace: isvc.namespace.clone(),
+            },
+            tls: plan
+                .routing
+                .settings
+                .tls_secret
+                .as_ref()
+                .map(|secret| DomainMappingTls {
+                    secret_name: secret.clone(),
+                }),
         },
-    });
-    if let Some(secret) = &plan.routing.settings.tls_secret {
-        spec["tls"] = json!({ "secretName": secret });
-    }
-    json!({
-        "apiVersion": "serving.knative.dev/v1beta1",
-        "kind": "DomainMapping",
-        "metadata": metadata.for_route(host.trim_end_matches('.')),
-        "spec": spec,
     })
 }

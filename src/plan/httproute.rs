@@ -9,9 +9,13 @@
 
 use super::RoutePlan;
 use super::metadata::RouteMetadata;
+use super::objects::{
+    BackendReference, HttpHeader, HttpHeaderMatch, HttpHeaderModifier, HttpPathMatch,
+    HttpPathModifier, HttpRouteFilter, HttpRouteMatch, HttpRouteRule, HttpRouteSpec,
+    HttpRouteTimeouts, HttpUrlRewrite, Object, ParentReference, RouteObject,
+};
 use crate::config::KserveConfig;
 use crate::isvc::{Component, ComponentKind, InferenceService};
-use serde_json::{Value, json};
 
 pub const API_VERSION: &str = "gateway.networking.k8s.io/v1";
 /// Rule path of explain requests (KServe's `ExplainPrefix`).
@@ -31,7 +35,7 @@ struct Builder<'a> {
     isvc: &'a InferenceService,
     config: &'a KserveConfig,
     metadata: &'a RouteMetadata,
-    parent_refs: Value,
+    parent: ParentReference,
 }
 
 pub(super) fn build(
@@ -39,7 +43,7 @@ pub(super) fn build(
     isvc: &InferenceService,
     config: &KserveConfig,
     metadata: &RouteMetadata,
-) -> Vec<Value> {
+) -> Vec<RouteObject> {
     let (namespace, name) = plan
         .routing
         .gateway
@@ -50,14 +54,14 @@ pub(super) fn build(
         isvc,
         config,
         metadata,
-        parent_refs: json!([{
-            "group": "gateway.networking.k8s.io",
-            "kind": "Gateway",
-            "namespace": namespace,
-            "name": name,
-        }]),
+        parent: ParentReference {
+            group: "gateway.networking.k8s.io",
+            kind: "Gateway",
+            namespace: namespace.clone(),
+            name: name.clone(),
+        },
     };
-    let mut routes: Vec<Value> = isvc
+    let mut routes: Vec<RouteObject> = isvc
         .components
         .iter()
         .map(|component| builder.component_route(component))
@@ -69,44 +73,55 @@ pub(super) fn build(
     routes
 }
 
+fn path_match(match_type: &'static str, value: &str) -> HttpRouteMatch {
+    HttpRouteMatch {
+        path: HttpPathMatch {
+            match_type,
+            value: value.to_string(),
+        },
+        headers: Vec::new(),
+    }
+}
+
 impl Builder<'_> {
-    fn route(&self, name: &str, hostnames: Vec<&str>, rules: Vec<Value>) -> Value {
-        json!({
-            "apiVersion": API_VERSION,
-            "kind": "HTTPRoute",
-            "metadata": self.metadata.for_route(name),
-            "spec": {
-                "hostnames": hostnames,
-                "parentRefs": self.parent_refs,
-                "rules": rules,
+    fn route(&self, name: &str, hostnames: Vec<String>, rules: Vec<HttpRouteRule>) -> RouteObject {
+        RouteObject::HttpRoute(Object {
+            api_version: API_VERSION,
+            kind: "HTTPRoute",
+            metadata: self.metadata.for_route(name),
+            spec: HttpRouteSpec {
+                hostnames,
+                parent_refs: vec![self.parent.clone()],
+                rules,
             },
         })
     }
 
     /// `<isvc>-<component>` on the component's own host.
-    fn component_route(&self, component: &Component) -> Value {
-        let host = &self.plan.components[&component.kind].host;
+    fn component_route(&self, component: &Component) -> RouteObject {
+        let host = self.plan.components[&component.kind].host.clone();
         let name = format!("{}-{}", self.isvc.name, component.kind.key());
         self.route(&name, vec![host], self.catch_all_rules(component))
     }
 
     /// `<isvc>` on the top-level host and the additional hosts (§5.4).
-    fn top_level_route(&self) -> Value {
+    fn top_level_route(&self) -> RouteObject {
         let routing = &self.plan.routing;
         let top_host = routing
             .top_host
-            .as_deref()
+            .as_ref()
             .expect("an HTTPRoute plan has a top-level host");
         let hostnames = std::iter::once(top_host)
-            .chain(routing.additional_hosts.iter().map(String::as_str))
+            .chain(&routing.additional_hosts)
+            .cloned()
             .collect();
         let mut rules = Vec::new();
         if let Some(explainer) = self.isvc.component(ComponentKind::Explainer) {
             rules.push(self.rule(
-                json!([{ "path": { "type": "RegularExpression", "value": EXPLAIN_PATH_REGEX } }]),
+                vec![path_match("RegularExpression", EXPLAIN_PATH_REGEX)],
                 explainer,
                 SERVICE_PORT,
-                Vec::new(),
+                None,
             ));
         }
         rules.extend(self.catch_all_rules(self.isvc.entry_component()));
@@ -115,71 +130,84 @@ impl Builder<'_> {
 
     /// `<isvc>-path` on the shared `ingressDomain` host: the prefix, rewritten to `/`, to the
     /// entry component.
-    fn path_route(&self, path: &str) -> Value {
-        let rewrite = json!({
-            "type": "URLRewrite",
-            "urlRewrite": { "path": { "type": "ReplacePrefixMatch", "replacePrefixMatch": "/" } },
-        });
+    fn path_route(&self, path: &str) -> RouteObject {
+        let rewrite = HttpRouteFilter::UrlRewrite {
+            url_rewrite: HttpUrlRewrite {
+                path: HttpPathModifier {
+                    modifier_type: "ReplacePrefixMatch",
+                    replace_prefix_match: "/",
+                },
+            },
+        };
         let rule = self.rule(
-            json!([{ "path": { "type": "PathPrefix", "value": path } }]),
+            vec![path_match("PathPrefix", path)],
             self.isvc.entry_component(),
             SERVICE_PORT,
-            vec![rewrite],
+            Some(rewrite),
         );
         let name = format!("{}-path", self.isvc.name);
-        self.route(&name, vec![&self.config.ingress.ingress_domain], vec![rule])
+        let hostnames = vec![self.config.ingress.ingress_domain.clone()];
+        self.route(&name, hostnames, vec![rule])
     }
 
     /// The catch-all rule to a component; when the component declares a named gRPC port beside
     /// REST, a gRPC rule to that port first (KServe's dual-protocol pair, §5.2).
-    fn catch_all_rules(&self, component: &Component) -> Vec<Value> {
-        let catch_all =
-            json!([{ "path": { "type": "RegularExpression", "value": CATCH_ALL_PATH_REGEX } }]);
-        let mut rules = Vec::new();
+    fn catch_all_rules(&self, component: &Component) -> Vec<HttpRouteRule> {
+        let mut rules = Vec::with_capacity(2);
         if let (Some(port), true) = (component.spec.grpc_port, component.spec.grpc_port_named) {
-            let grpc_match = json!([{
-                "path": { "type": "RegularExpression", "value": GRPC_PATH_REGEX },
-                "headers": [{
-                    "type": "RegularExpression",
-                    "name": "content-type",
-                    "value": GRPC_CONTENT_TYPE_REGEX,
+            let grpc_match = HttpRouteMatch {
+                headers: vec![HttpHeaderMatch {
+                    match_type: "RegularExpression",
+                    name: "content-type",
+                    value: GRPC_CONTENT_TYPE_REGEX,
                 }],
-            }]);
-            rules.push(self.rule(grpc_match, component, port, Vec::new()));
+                ..path_match("RegularExpression", GRPC_PATH_REGEX)
+            };
+            rules.push(self.rule(vec![grpc_match], component, port, None));
         }
-        rules.push(self.rule(catch_all, component, SERVICE_PORT, Vec::new()));
+        rules.push(self.rule(
+            vec![path_match("RegularExpression", CATCH_ALL_PATH_REGEX)],
+            component,
+            SERVICE_PORT,
+            None,
+        ));
         rules
     }
 
     fn rule(
         &self,
-        matches: Value,
+        matches: Vec<HttpRouteMatch>,
         component: &Component,
         port: u16,
-        extra_filters: Vec<Value>,
-    ) -> Value {
-        let mut filters = vec![json!({
-            "type": "RequestHeaderModifier",
-            "requestHeaderModifier": { "set": [
-                { "name": "KServe-Isvc-Name", "value": self.isvc.name },
-                { "name": "KServe-Isvc-Namespace", "value": self.isvc.namespace },
-            ]},
-        })];
-        filters.extend(extra_filters);
-        let mut rule = json!({
-            "matches": matches,
-            "filters": filters,
-            "backendRefs": [{
-                "kind": "Service",
-                "name": component.service_name,
-                "namespace": self.isvc.namespace,
-                "port": port,
+        extra_filter: Option<HttpRouteFilter>,
+    ) -> HttpRouteRule {
+        let headers = HttpRouteFilter::RequestHeaderModifier {
+            request_header_modifier: HttpHeaderModifier {
+                set: vec![
+                    HttpHeader {
+                        name: "KServe-Isvc-Name",
+                        value: self.isvc.name.clone(),
+                    },
+                    HttpHeader {
+                        name: "KServe-Isvc-Namespace",
+                        value: self.isvc.namespace.clone(),
+                    },
+                ],
+            },
+        };
+        HttpRouteRule {
+            matches,
+            filters: std::iter::once(headers).chain(extra_filter).collect(),
+            backend_refs: vec![BackendReference {
+                kind: "Service",
+                name: component.service_name.clone(),
+                namespace: self.isvc.namespace.clone(),
+                port,
             }],
-        });
-        if let Some(timeout) = self.timeout(component) {
-            rule["timeouts"] = json!({ "request": timeout });
+            timeouts: self
+                .timeout(component)
+                .map(|request| HttpRouteTimeouts { request }),
         }
-        rule
     }
 
     /// §11.2: none when disabled; else the `timeout` annotation, the component's

@@ -2,9 +2,12 @@
 
 use super::RoutePlan;
 use super::metadata::RouteMetadata;
+use super::objects::{
+    IngressBackend, IngressHttp, IngressPath, IngressRule, IngressServiceBackend, IngressSpec,
+    IngressTls, Object, PortNumber, RouteObject,
+};
 use crate::config::KserveConfig;
 use crate::isvc::{ComponentKind, InferenceService};
-use serde_json::{Value, json};
 
 /// One Ingress named after the ISVC: the top-level host to the entry component, then each
 /// component host to its own Service. KServe sends the transformer host to the predictor and
@@ -14,7 +17,7 @@ pub(super) fn build(
     isvc: &InferenceService,
     config: &KserveConfig,
     metadata: &RouteMetadata,
-) -> Value {
+) -> RouteObject {
     let top_host = plan
         .routing
         .top_host
@@ -31,41 +34,52 @@ pub(super) fn build(
             rules.push(rule(&planned.host, &component.service_name));
         }
     }
-    let mut spec = json!({ "rules": rules });
-    let class = plan
-        .routing
-        .settings
-        .ingress_class
-        .as_ref()
-        .or(config.ingress.ingress_class_name.as_ref());
-    if let Some(class) = class {
-        spec["ingressClassName"] = json!(class);
-    }
-    if let Some(secret) = &plan.routing.settings.tls_secret {
-        let mut hosts: Vec<&str> = Vec::new();
-        for rule in spec["rules"].as_array().into_iter().flatten() {
-            let host = rule["host"].as_str().unwrap_or_default();
-            if !hosts.contains(&host) {
-                hosts.push(host);
+    let settings = &plan.routing.settings;
+    let tls = settings
+        .tls_secret
+        .iter()
+        .map(|secret| {
+            let mut hosts: Vec<String> = Vec::with_capacity(rules.len());
+            for rule in &rules {
+                if !hosts.contains(&rule.host) {
+                    hosts.push(rule.host.clone());
+                }
             }
-        }
-        spec["tls"] = json!([{ "hosts": hosts, "secretName": secret }]);
-    }
-    json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": metadata.for_route(&isvc.name),
-        "spec": spec,
+            IngressTls {
+                hosts,
+                secret_name: secret.clone(),
+            }
+        })
+        .collect();
+    RouteObject::Ingress(Object {
+        api_version: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: metadata.for_route(&isvc.name),
+        spec: IngressSpec {
+            ingress_class_name: settings
+                .ingress_class
+                .clone()
+                .or_else(|| config.ingress.ingress_class_name.clone()),
+            rules,
+            tls,
+        },
     })
 }
 
-fn rule(host: &str, service: &str) -> Value {
-    json!({
-        "host": host,
-        "http": { "paths": [{
-            "path": "/",
-            "pathType": "Prefix",
-            "backend": { "service": { "name": service, "port": { "number": 80 } } },
-        }]},
-    })
+fn rule(host: &str, service: &str) -> IngressRule {
+    IngressRule {
+        host: host.to_string(),
+        http: IngressHttp {
+            paths: vec![IngressPath {
+                path: "/",
+                path_type: "Prefix",
+                backend: IngressBackend {
+                    service: IngressServiceBackend {
+                        name: service.to_string(),
+                        port: PortNumber { number: 80 },
+                    },
+                },
+            }],
+        },
+    }
 }

@@ -2,9 +2,10 @@
 //! annotations less KServe's disallow lists, owner labels, and a controller ownerReference.
 
 use super::annotations::PREFIX;
+use super::objects::{ObjectMeta, OwnerReference};
 use crate::config::KserveConfig;
 use crate::isvc::{self, InferenceService};
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// Marks objects isvc-ingress manages (the reconciler deletes only objects it owns).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -14,41 +15,43 @@ pub const OWNER_LABEL: &str = "isvc-ingress.io/inferenceservice";
 
 /// Labels and annotations computed once per ISVC and copied into each route.
 pub(super) struct RouteMetadata {
-    labels: Map<String, Value>,
-    annotations: Map<String, Value>,
-    owner_references: Option<Value>,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    owner_references: Vec<OwnerReference>,
     namespace: String,
 }
 
 impl RouteMetadata {
     pub(super) fn new(isvc: &InferenceService, config: &KserveConfig) -> Self {
         let filter = &config.metadata_filter;
-        let mut labels: Map<String, Value> = isvc
+        let mut labels: BTreeMap<String, String> = isvc
             .labels
             .iter()
             .filter(|(key, _)| !filter.labels.contains(key))
-            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+            .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
-        labels.insert(MANAGED_BY_LABEL.to_string(), json!(MANAGED_BY_VALUE));
-        labels.insert(OWNER_LABEL.to_string(), json!(isvc.name));
+        labels.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string());
+        labels.insert(OWNER_LABEL.to_string(), isvc.name.clone());
         // Our own annotations are inputs and outputs of the plan; copying them would make the
         // routes change whenever the webhook rewrites its outputs.
         let annotations = isvc
             .annotations
             .iter()
             .filter(|(key, _)| !filter.annotations.contains(key) && !key.starts_with(PREFIX))
-            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+            .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
-        let owner_references = isvc.uid.as_ref().map(|uid| {
-            json!([{
-                "apiVersion": isvc::API_VERSION,
-                "kind": isvc::KIND,
-                "name": isvc.name,
-                "uid": uid,
-                "controller": true,
-                "blockOwnerDeletion": true,
-            }])
-        });
+        let owner_references = isvc
+            .uid
+            .iter()
+            .map(|uid| OwnerReference {
+                api_version: isvc::API_VERSION,
+                kind: isvc::KIND,
+                name: isvc.name.clone(),
+                uid: uid.clone(),
+                controller: true,
+                block_owner_deletion: true,
+            })
+            .collect();
         Self {
             labels,
             annotations,
@@ -58,16 +61,13 @@ impl RouteMetadata {
     }
 
     /// The `metadata` of a route named `name`.
-    pub(super) fn for_route(&self, name: &str) -> Value {
-        let mut metadata = json!({
-            "name": name,
-            "namespace": self.namespace,
-            "labels": self.labels,
-            "annotations": self.annotations,
-        });
-        if let Some(owner_references) = &self.owner_references {
-            metadata["ownerReferences"] = owner_references.clone();
+    pub(super) fn for_route(&self, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: name.to_string(),
+            namespace: self.namespace.clone(),
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+            owner_references: self.owner_references.clone(),
         }
-        metadata
     }
 }

@@ -12,6 +12,7 @@ mod hosts;
 mod httproute;
 mod ingress;
 mod metadata;
+pub mod objects;
 mod virtualservice;
 
 use crate::config::{DeploymentMode, KserveConfig};
@@ -19,8 +20,8 @@ use crate::dns;
 use crate::isvc::{Component, ComponentKind, InferenceService};
 use crate::violation::Violation;
 use annotations::{UserSettings, annotation_field};
+use objects::RouteObject;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Cluster domain of Service addresses (KServe reads it from resolv.conf; `cluster.local` is
@@ -114,7 +115,7 @@ pub struct RoutePlan {
     pub path: Option<String>,
     pub components: BTreeMap<ComponentKind, ComponentPlan>,
     /// The `isvc-ingress.io/*` output annotations, exactly (a key absent here is removed).
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<&'static str, String>,
     pub warnings: Vec<String>,
     /// `serving.kserve.io/stop` is true: every route is to be removed.
     pub stopped: bool,
@@ -226,7 +227,11 @@ pub fn plan(
 
 /// The desired route objects of a plan, in apply order: component routes before the top-level
 /// route that sends them traffic. Empty when stopped or when the route kind is None.
-pub fn routes(plan: &RoutePlan, isvc: &InferenceService, config: &KserveConfig) -> Vec<Value> {
+pub fn routes(
+    plan: &RoutePlan,
+    isvc: &InferenceService,
+    config: &KserveConfig,
+) -> Vec<RouteObject> {
     if plan.stopped {
         return Vec::new();
     }
@@ -247,7 +252,7 @@ fn resolve_mode(
     config: &KserveConfig,
     findings: &mut Findings,
 ) -> (DeploymentMode, Option<&'static str>) {
-    let field = annotation_field(DEPLOYMENT_MODE_ANNOTATION);
+    let field = || annotation_field(DEPLOYMENT_MODE_ANNOTATION);
     let annotated = isvc
         .annotations
         .get(DEPLOYMENT_MODE_ANNOTATION)
@@ -255,7 +260,8 @@ fn resolve_mode(
             Some((mode, legacy)) => {
                 if legacy {
                     findings.warn(format!(
-                        "{field}: \"{value}\" is the legacy name of {}; it is rewritten",
+                        "{}: \"{value}\" is the legacy name of {}; it is rewritten",
+                        field(),
                         mode.as_str()
                     ));
                 }
@@ -263,7 +269,7 @@ fn resolve_mode(
             }
             None => {
                 findings.reject(
-                    &field,
+                    field(),
                     format!(
                         "must be {}, found \"{value}\"",
                         crate::config::DEPLOYMENT_MODE_CHOICES
@@ -285,7 +291,7 @@ fn resolve_mode(
         && recorded != annotated
     {
         findings.reject(
-            &field,
+            field(),
             format!(
                 "deploymentMode cannot be changed from '{}' to '{}'",
                 recorded.as_str(),

@@ -6,10 +6,14 @@
 //! `<isvc>.<ns>.svc.cluster.local` (the status address) resolve to that gateway.
 
 use super::metadata::RouteMetadata;
+use super::objects::{
+    ExternalNameServiceSpec, IstioDestination, IstioDestinationWeight, IstioHeaderOperations,
+    IstioHeaders, IstioHttpRoute, IstioMatch, IstioRewrite, IstioRoutingHeaders, IstioStringMatch,
+    Object, PortNumber, RouteObject, VirtualServiceSpec,
+};
 use super::{RoutePlan, service_host};
 use crate::config::KserveConfig;
 use crate::isvc::{ComponentKind, InferenceService};
-use serde_json::{Value, json};
 
 pub const API_VERSION: &str = "networking.istio.io/v1";
 /// Explain requests (KServe's `ExplainPrefix`).
@@ -51,7 +55,7 @@ pub(super) fn build(
     isvc: &InferenceService,
     config: &KserveConfig,
     metadata: &RouteMetadata,
-) -> Vec<Value> {
+) -> Vec<RouteObject> {
     let routing = &plan.routing;
     let external_gateway = (!routing.internal).then(|| {
         let (namespace, name) = routing
@@ -80,14 +84,12 @@ pub(super) fn build(
 }
 
 impl Builder<'_> {
-    fn virtual_service(&self, path: Option<&str>, metadata: &RouteMetadata) -> Value {
+    fn virtual_service(&self, path: Option<&str>, metadata: &RouteMetadata) -> RouteObject {
         let local_gateway = &self.config.ingress.local_gateway;
         let ingress_domain = &self.config.ingress.ingress_domain;
         let mut hosts = vec![self.internal_host.clone()];
         let mut gateways = vec![local_gateway.clone(), MESH_GATEWAY.to_string()];
-        if let Some(gateway) = &self.external_gateway {
-            gateways.push(gateway.clone());
-        }
+        gateways.extend(self.external_gateway.clone());
         let entry = self.isvc.entry_component();
         let explainer = self.isvc.component(ComponentKind::Explainer);
         let mut http = Vec::new();
@@ -109,83 +111,100 @@ impl Builder<'_> {
         }
         if let (Some(path), Some(gateway)) = (path, &self.external_gateway) {
             push_host(ingress_domain);
-            let authority = json!({ "regex": host_regex(ingress_domain) });
+            let on_shared_host = |uri: IstioStringMatch| IstioMatch {
+                uri: Some(uri),
+                authority: IstioStringMatch::Regex(host_regex(ingress_domain)),
+                gateways: vec![gateway.clone()],
+            };
             if let Some(explainer) = explainer {
                 let explain_regex = format!("{}{PATH_EXPLAIN_SUFFIX_REGEX}", quote_regex(path));
                 http.push(self.route(
-                    json!([{ "uri": { "regex": explain_regex }, "authority": authority, "gateways": [gateway] }]),
+                    vec![on_shared_host(IstioStringMatch::Regex(
+                        explain_regex.clone(),
+                    ))],
                     &explainer.service_name,
-                    Some(json!({ "uriRegexRewrite": { "match": explain_regex, "rewrite": "\\1" } })),
+                    Some(IstioRewrite::UriRegex {
+                        pattern: explain_regex,
+                        rewrite: "\\1",
+                    }),
                 ));
             }
             http.push(self.route(
-                json!([
-                    { "uri": { "prefix": format!("{path}/") }, "authority": authority, "gateways": [gateway] },
-                    { "uri": { "exact": path }, "authority": authority, "gateways": [gateway] },
-                ]),
+                vec![
+                    on_shared_host(IstioStringMatch::Prefix(format!("{path}/"))),
+                    on_shared_host(IstioStringMatch::Exact(path.to_string())),
+                ],
                 &entry.service_name,
-                Some(json!({ "uri": "/" })),
+                Some(IstioRewrite::Uri("/")),
             ));
         }
         for host in self.external_hosts.iter().skip(1) {
             push_host(host);
         }
-        json!({
-            "apiVersion": API_VERSION,
-            "kind": "VirtualService",
-            "metadata": metadata.for_route(&self.isvc.name),
-            "spec": { "hosts": hosts, "gateways": gateways, "http": http },
+        RouteObject::VirtualService(Object {
+            api_version: API_VERSION,
+            kind: "VirtualService",
+            metadata: metadata.for_route(&self.isvc.name),
+            spec: VirtualServiceSpec {
+                hosts,
+                gateways,
+                http,
+            },
         })
     }
 
     /// KServe's `createHTTPMatchRequest`: the internal host through the local gateway and the
     /// mesh, then each external host through the external gateway.
-    fn host_matches(&self, uri_regex: Option<&str>) -> Value {
-        let with_uri = |mut matched: Value| {
-            if let Some(regex) = uri_regex {
-                matched["uri"] = json!({ "regex": regex });
-            }
-            matched
-        };
-        let mut matches = vec![with_uri(json!({
-            "authority": { "regex": host_regex(&self.internal_host) },
-            "gateways": [self.config.ingress.local_gateway, MESH_GATEWAY],
-        }))];
+    fn host_matches(&self, uri_regex: Option<&str>) -> Vec<IstioMatch> {
+        let uri = || uri_regex.map(|regex| IstioStringMatch::Regex(regex.to_string()));
+        let mut matches = vec![IstioMatch {
+            uri: uri(),
+            authority: IstioStringMatch::Regex(host_regex(&self.internal_host)),
+            gateways: vec![
+                self.config.ingress.local_gateway.clone(),
+                MESH_GATEWAY.to_string(),
+            ],
+        }];
         if let Some(gateway) = &self.external_gateway {
             for host in &self.external_hosts {
-                matches.push(with_uri(json!({
-                    "authority": { "regex": host_regex(host) },
-                    "gateways": [gateway],
-                })));
+                matches.push(IstioMatch {
+                    uri: uri(),
+                    authority: IstioStringMatch::Regex(host_regex(host)),
+                    gateways: vec![gateway.clone()],
+                });
             }
         }
-        Value::Array(matches)
+        matches
     }
 
     /// A route to Knative's local gateway, with `Host` set to the component's Knative host.
-    fn route(&self, matches: Value, target_service: &str, rewrite: Option<Value>) -> Value {
-        let mut route = json!({
-            "match": matches,
-            "route": [{
-                "destination": {
-                    "host": self.config.ingress.knative_local_gateway_service,
-                    "port": { "number": 80 },
+    fn route(
+        &self,
+        matches: Vec<IstioMatch>,
+        target_service: &str,
+        rewrite: Option<IstioRewrite>,
+    ) -> IstioHttpRoute {
+        IstioHttpRoute {
+            matches,
+            route: vec![IstioDestinationWeight {
+                destination: IstioDestination {
+                    host: self.config.ingress.knative_local_gateway_service.clone(),
+                    port: PortNumber { number: 80 },
                 },
-                "weight": 100,
+                weight: 100,
             }],
-            "headers": { "request": { "set": {
-                "Host": service_host(target_service, &self.isvc.namespace),
-                "KServe-Isvc-Name": self.isvc.name,
-                "KServe-Isvc-Namespace": self.isvc.namespace,
-            }}},
-        });
-        if let Some(rewrite) = rewrite {
-            route["rewrite"] = rewrite;
+            headers: IstioHeaders {
+                request: IstioHeaderOperations {
+                    set: IstioRoutingHeaders {
+                        host: service_host(target_service, &self.isvc.namespace),
+                        isvc_name: self.isvc.name.clone(),
+                        isvc_namespace: self.isvc.namespace.clone(),
+                    },
+                },
+            },
+            rewrite,
+            timeout: self.timeout.clone(),
         }
-        if let Some(timeout) = &self.timeout {
-            route["timeout"] = json!(timeout);
-        }
-        route
     }
 }
 
@@ -194,15 +213,15 @@ fn external_name_service(
     isvc: &InferenceService,
     config: &KserveConfig,
     metadata: &RouteMetadata,
-) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata.for_route(&isvc.name),
-        "spec": {
-            "type": "ExternalName",
-            "externalName": config.ingress.local_gateway_service,
-            "sessionAffinity": "None",
+) -> RouteObject {
+    RouteObject::Service(Object {
+        api_version: "v1",
+        kind: "Service",
+        metadata: metadata.for_route(&isvc.name),
+        spec: ExternalNameServiceSpec {
+            service_type: "ExternalName",
+            external_name: config.ingress.local_gateway_service.clone(),
+            session_affinity: "None",
         },
     })
 }

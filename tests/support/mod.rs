@@ -88,7 +88,10 @@ pub fn plan_ok_with(
     let isvc = isvc(object.clone());
     let planned = plan::plan(&isvc, config, policy)
         .unwrap_or_else(|rejection| panic!("plan rejected: {rejection:?}"));
-    let routes = plan::routes(&planned, &isvc, config);
+    let routes: Vec<Value> = plan::routes(&planned, &isvc, config)
+        .iter()
+        .map(|route| route.to_value())
+        .collect();
     for route in &routes {
         assert_valid_object(route);
     }
