@@ -871,23 +871,26 @@ fn check_path_template(
     Some(Some(template))
 }
 
-/// Why `path` cannot be a routing path prefix, if it cannot: it must be an absolute path with
-/// no scheme, host, query or fragment, and must not be `/` alone (that would claim the whole
-/// shared host).
+/// Why `path` cannot be a routing path prefix, if it cannot. The rules are the Gateway API's for
+/// `PathPrefix` values (the HTTPRoute CRD's CEL validations, which a schema check does not run),
+/// so a path accepted here is accepted by the API server; plus: not `/` alone, which would claim
+/// every path of the shared host.
 pub fn path_problem(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
         Some("is not an absolute path (it must start with /)")
-    } else if path.starts_with("//") {
-        Some("starts with // (a URL with a host, not a path)")
+    } else if path.contains("//") {
+        Some("contains // (a path starting with // names a host)")
     } else if path.trim_end_matches('/').is_empty() {
         Some("is / alone, which would claim every path of the shared host")
     } else if path.contains(['?', '#']) {
         Some("contains a query or fragment, not only a path")
-    } else if path
-        .chars()
-        .any(|character| character.is_whitespace() || character.is_control())
-    {
-        Some("contains white space or control characters")
+    } else if !has_only_path_characters(path) {
+        Some(
+            "contains characters a URL path cannot hold unescaped (allowed: letters, digits, \
+             -._~!$&'()*+,;=:@/ and %XX escapes)",
+        )
+    } else if path.contains("%2f") || path.contains("%2F") {
+        Some("contains an encoded slash (%2F)")
     } else if path
         .split('/')
         .any(|segment| segment == "." || segment == "..")
@@ -896,6 +899,27 @@ pub fn path_problem(path: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// `^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+$`, the Gateway API path alphabet.
+fn has_only_path_characters(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if byte == b'%' {
+            let escape = bytes.get(index + 1..index + 3);
+            if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            index += 3;
+        } else if byte.is_ascii_alphanumeric() || b"-/._~!$&'()*+,;=:@".contains(&byte) {
+            index += 1;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 fn parse_deploy(text: Option<&str>, violations: &mut Vec<Violation>) -> Option<DeployConfig> {

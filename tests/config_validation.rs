@@ -157,7 +157,7 @@ fn each_violation_is_reported_with_its_field() {
             r#"{"ingressGateway": "a/b", "ingressDomain": "example.com", "pathTemplate": "//myhost/serving/{{ .Name }}"}"#,
             DEPLOY,
             "config.ingress.pathTemplate",
-            "a URL with a host",
+            "names a host",
         ),
         (
             "pathTemplate with query",
@@ -280,6 +280,32 @@ fn each_violation_is_reported_with_its_field() {
                 .any(|(found_field, message)| found_field == field && message.contains(fragment)),
             "{case}: expected {field}: …{fragment}…, found {found:#?}"
         );
+    }
+}
+
+#[test]
+fn paths_follow_the_gateway_api_path_prefix_rules() {
+    use isvc_ingress::config::path_problem;
+    for good in ["/serving/ns/m", "/a-b_c.d~e/%41/@x:1", "/m/"] {
+        assert_eq!(path_problem(good), None, "{good}");
+    }
+    let bad = [
+        ("serving/m", "absolute"),
+        ("//host/m", "//"),
+        ("/a//b", "//"),
+        ("/", "/ alone"),
+        ("/m?x=1", "query"),
+        ("/m#top", "query or fragment"),
+        ("/a b", "characters a URL path cannot hold"),
+        ("/a%zz", "characters a URL path cannot hold"),
+        ("/a%2Fb", "encoded slash"),
+        ("/a/./b", ". or .."),
+        ("/a/..", ". or .."),
+        ("/mödel", "characters a URL path cannot hold"),
+    ];
+    for (path, fragment) in bad {
+        let problem = path_problem(path).unwrap_or_else(|| panic!("{path} must be refused"));
+        assert!(problem.contains(fragment), "{path}: {problem}");
     }
 }
 
