@@ -3,6 +3,7 @@
 //! One planning core ([`plan`]) that every shell calls: the admission webhook, the status
 //! mutator, the route reconciler and the offline [`cli`] commands.
 
+pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod dns;

@@ -13,6 +13,10 @@ use std::fmt;
 pub struct Violation {
     pub field: String,
     pub message: String,
+    /// A policy refusal (a host or gateway the platform does not allow): the object is well
+    /// formed, and the webhook answers 403 `Forbidden` rather than 422 `Invalid`.
+    #[serde(skip)]
+    pub forbidden: bool,
 }
 
 impl Violation {
@@ -20,6 +24,15 @@ impl Violation {
         Self {
             field: field.into(),
             message: message.into(),
+            forbidden: false,
+        }
+    }
+
+    /// A policy refusal; see [`Violation::forbidden`].
+    pub fn forbidden(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            forbidden: true,
+            ..Self::new(field, message)
         }
     }
 }

@@ -82,7 +82,7 @@ impl UserSettings {
                 break;
             }
             let field = annotation_field(key);
-            let problem = match key.as_str() {
+            let problem: Result<(), Refusal> = match key.as_str() {
                 HOST => {
                     check_host(value, config, policy).map(|()| settings.host = Some(value.clone()))
                 }
@@ -92,14 +92,16 @@ impl UserSettings {
                         Ok(())
                     }
                     Some(problem) => Err(format!("\"{value}\" {problem}")),
-                },
+                }
+                .map_err(Refusal::Invalid),
                 ROUTE => match RouteKind::parse(value) {
                     Some(kind) => {
                         settings.route = Some(kind);
                         Ok(())
                     }
                     None => Err(format!("must be {}, found \"{value}\"", RouteKind::CHOICES)),
-                },
+                }
+                .map_err(Refusal::Invalid),
                 GATEWAY => check_gateway(value, config, policy)
                     .map(|()| settings.gateway = Some(value.clone())),
                 INGRESS_CLASS => match dns::subdomain_problem(value) {
@@ -110,7 +112,8 @@ impl UserSettings {
                     Some(problem) => Err(format!(
                         "\"{value}\" is not a valid IngressClass name: {problem}"
                     )),
-                },
+                }
+                .map_err(Refusal::Invalid),
                 TIMEOUT => match is_gateway_duration(value) {
                     true => {
                         settings.timeout = Some(value.clone());
@@ -120,7 +123,8 @@ impl UserSettings {
                         "\"{value}\" is not a Gateway API duration (one to four groups of up to \
                          5 digits with h, m, s or ms, such as 30s or 1m30s)"
                     )),
-                },
+                }
+                .map_err(Refusal::Invalid),
                 TLS_SECRET => match dns::subdomain_problem(value) {
                     None => {
                         settings.tls_secret = Some(value.clone());
@@ -129,7 +133,8 @@ impl UserSettings {
                     Some(problem) => {
                         Err(format!("\"{value}\" is not a valid Secret name: {problem}"))
                     }
-                },
+                }
+                .map_err(Refusal::Invalid),
                 key if OUTPUT_KEYS.contains(&key) => Ok(()),
                 _ => {
                     findings.warn(format!(
@@ -139,19 +144,35 @@ impl UserSettings {
                     Ok(())
                 }
             };
-            if let Err(message) = problem {
-                findings.reject(field, message);
+            match problem {
+                Ok(()) => {}
+                Err(Refusal::Invalid(message)) => findings.reject(field, message),
+                Err(Refusal::Forbidden(message)) => findings.forbid(field, message),
             }
         }
         settings
     }
 }
 
+/// Why a setting is refused: it is malformed, or the policy does not allow it.
+enum Refusal {
+    Invalid(String),
+    Forbidden(String),
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self::Invalid(message)
+    }
+}
+
 /// An override host must be a valid host below one of the allowed domains, and not the domain
 /// itself (that host is shared by path-based routing): one team must not take another's host.
-fn check_host(host: &str, config: &KserveConfig, policy: &Policy) -> Result<(), String> {
+fn check_host(host: &str, config: &KserveConfig, policy: &Policy) -> Result<(), Refusal> {
     if let Some(problem) = dns::host_problem(host) {
-        return Err(format!("\"{host}\" is not a valid host: {problem}"));
+        return Err(Refusal::Invalid(format!(
+            "\"{host}\" is not a valid host: {problem}"
+        )));
     }
     let allowed: Vec<&str> = config
         .configured_domains()
@@ -163,14 +184,14 @@ fn check_host(host: &str, config: &KserveConfig, policy: &Policy) -> Result<(), 
     if inside {
         Ok(())
     } else {
-        Err(format!(
+        Err(Refusal::Forbidden(format!(
             "\"{host}\" is outside the allowed domains; it must be a name below one of: {}",
             allowed.join(", ")
-        ))
+        )))
     }
 }
 
-fn check_gateway(gateway: &str, config: &KserveConfig, policy: &Policy) -> Result<(), String> {
+fn check_gateway(gateway: &str, config: &KserveConfig, policy: &Policy) -> Result<(), Refusal> {
     dns::parse_namespaced_name(gateway)?;
     let allowed: Vec<&str> = config
         .configured_gateways()
@@ -179,10 +200,10 @@ fn check_gateway(gateway: &str, config: &KserveConfig, policy: &Policy) -> Resul
     if allowed.contains(&gateway) {
         Ok(())
     } else {
-        Err(format!(
+        Err(Refusal::Forbidden(format!(
             "\"{gateway}\" is not an allowed gateway; allowed: {}",
             allowed.join(", ")
-        ))
+        )))
     }
 }
 

@@ -159,6 +159,10 @@ impl Findings {
         self.violations.push(Violation::new(field, message));
     }
 
+    fn forbid(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.violations.push(Violation::forbidden(field, message));
+    }
+
     fn warn(&mut self, warning: impl Into<String>) {
         self.warnings.push(warning.into());
     }

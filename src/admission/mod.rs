@@ -1,0 +1,367 @@
+//! The admission layer: decode a review, dispatch on (group, kind, sub-resource, operation),
+//! plan, and answer with a denial naming every violation or a JSON Patch.
+//!
+//! Pure CPU and no I/O: the current config and policy are read from memory ([`AdmissionState`]),
+//! which a config watcher may swap at any time; nothing here calls the API server.
+
+pub mod patch;
+pub mod respond;
+pub mod review;
+
+use crate::config::{CONFIG_MAP_NAME, ConfigError, KserveConfig};
+use crate::isvc::{self, InferenceService};
+use crate::plan::{self, Policy, Rejection};
+use crate::violation::{self, Violation};
+use respond::Denial;
+use review::{Request, Unusable};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// Which admission endpoint a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Mutate,
+    Validate,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mutate => "mutate",
+            Self::Validate => "validate",
+        }
+    }
+}
+
+/// What a review came to, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Allowed,
+    Denied,
+    Patched,
+    /// The body or the request could not be used.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+            Self::Patched => "patched",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What the admission layer answered, plus the labels the server records in metrics and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmissionReply {
+    /// 200 for every AdmissionReview answer; 400 for a body that is not an AdmissionReview.
+    pub http_status: u16,
+    /// JSON, sent with content type `application/json`.
+    pub body: Vec<u8>,
+    /// `InferenceService`, `ConfigMap`, another kind, or `unknown`.
+    pub kind: String,
+    /// `CREATE`, `UPDATE`, `DELETE`, `CONNECT` or `unknown`.
+    pub operation: String,
+    pub outcome: Outcome,
+}
+
+/// The admission logic, called by the server for every review. Pure CPU: microseconds.
+pub trait AdmissionHandler: Send + Sync + 'static {
+    fn handle(&self, endpoint: Endpoint, body: &[u8]) -> AdmissionReply;
+}
+
+/// What the webhook knows of the cluster: the KServe config in force and the policy.
+pub struct AdmissionState {
+    config: RwLock<Arc<KserveConfig>>,
+    policy: Policy,
+    config_namespace: String,
+}
+
+impl AdmissionState {
+    pub fn new(config: KserveConfig, policy: Policy, config_namespace: impl Into<String>) -> Self {
+        Self {
+            config: RwLock::new(Arc::new(config)),
+            policy,
+            config_namespace: config_namespace.into(),
+        }
+    }
+
+    /// The config in force; cheap (an `Arc` clone under a read lock).
+    pub fn config(&self) -> Arc<KserveConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Puts a new config in force for the next request.
+    pub fn replace_config(&self, config: KserveConfig) {
+        *self
+            .config
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(config);
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn config_namespace(&self) -> &str {
+        &self.config_namespace
+    }
+}
+
+/// The webhook: [`AdmissionHandler`] over an [`AdmissionState`].
+pub struct Webhook {
+    state: Arc<AdmissionState>,
+}
+
+impl Webhook {
+    pub fn new(state: Arc<AdmissionState>) -> Self {
+        Self { state }
+    }
+}
+
+impl AdmissionHandler for Webhook {
+    fn handle(&self, endpoint: Endpoint, body: &[u8]) -> AdmissionReply {
+        let request = match review::decode(body) {
+            Err(error) => {
+                return AdmissionReply {
+                    http_status: 400,
+                    body: respond::error_body(&error.to_string()),
+                    kind: "unknown".into(),
+                    operation: "unknown".into(),
+                    outcome: Outcome::Error,
+                };
+            }
+            Ok(Err(Unusable { uid, message })) => {
+                return AdmissionReply {
+                    http_status: 200,
+                    body: respond::deny(&uid, Denial::BadRequest, &message, &[]),
+                    kind: "unknown".into(),
+                    operation: "unknown".into(),
+                    outcome: Outcome::Error,
+                };
+            }
+            Ok(Ok(request)) => request,
+        };
+        record_identity(&request);
+        let answer = answer(endpoint, &request, &self.state);
+        AdmissionReply {
+            http_status: 200,
+            body: answer.body(&request.uid),
+            kind: request.kind.kind.clone(),
+            operation: request.operation.clone(),
+            outcome: answer.outcome(),
+        }
+    }
+}
+
+/// Fills the server's `review` span (see `server`) with what only the decoded request has.
+fn record_identity(request: &Request) {
+    let span = tracing::Span::current();
+    span.record("uid", request.uid.as_str());
+    span.record(
+        "namespace",
+        request.namespace.as_deref().unwrap_or_default(),
+    );
+    span.record("name", request.name.as_deref().unwrap_or_default());
+}
+
+/// The decision for one request, before serialisation.
+#[derive(Debug)]
+enum Answer {
+    Allow {
+        patch: Option<json_patch::Patch>,
+        warnings: Vec<String>,
+    },
+    Deny {
+        denial: Denial,
+        message: String,
+        warnings: Vec<String>,
+    },
+}
+
+impl Answer {
+    fn allow() -> Self {
+        Self::Allow {
+            patch: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn unusable(message: impl Into<String>) -> Self {
+        Self::Deny {
+            denial: Denial::BadRequest,
+            message: message.into(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn rejected(violations: &[Violation], warnings: Vec<String>) -> Self {
+        // 403 when every problem is a policy refusal; any malformed input makes it 422.
+        let denial = if violations.iter().all(|violation| violation.forbidden) {
+            Denial::Forbidden
+        } else {
+            Denial::Invalid
+        };
+        Self::Deny {
+            denial,
+            message: violation::join(violations),
+            warnings,
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Allow {
+                patch: Some(patch), ..
+            } if !patch.0.is_empty() => Outcome::Patched,
+            Self::Allow { .. } => Outcome::Allowed,
+            Self::Deny {
+                denial: Denial::BadRequest,
+                ..
+            } => Outcome::Error,
+            Self::Deny { .. } => Outcome::Denied,
+        }
+    }
+
+    fn body(&self, uid: &str) -> Vec<u8> {
+        match self {
+            Self::Allow { patch, warnings } => respond::allow(uid, patch.as_ref(), warnings),
+            Self::Deny {
+                denial,
+                message,
+                warnings,
+            } => respond::deny(uid, *denial, message, warnings),
+        }
+    }
+}
+
+fn answer(endpoint: Endpoint, request: &Request, state: &AdmissionState) -> Answer {
+    let writes = matches!(request.operation.as_str(), "CREATE" | "UPDATE");
+    let group = request.kind.group.as_str();
+    let kind = request.kind.kind.as_str();
+    match (group, kind, request.sub_resource.as_deref()) {
+        _ if !writes => Answer::allow(),
+        ("serving.kserve.io", isvc::KIND, None) => inference_service(endpoint, request, state),
+        ("serving.kserve.io", isvc::KIND, Some("status")) if endpoint == Endpoint::Mutate => {
+            status(request, state)
+        }
+        ("", "ConfigMap", None)
+            if request.name.as_deref() == Some(CONFIG_MAP_NAME)
+                && request.namespace.as_deref() == Some(state.config_namespace()) =>
+        {
+            config_map(request)
+        }
+        _ => Answer::allow(),
+    }
+}
+
+/// The request's object, which CREATE and UPDATE must carry.
+fn object(request: &Request) -> Result<&Value, Answer> {
+    match &request.object {
+        Some(object @ Value::Object(_)) => Ok(object),
+        Some(_) => Err(Answer::unusable("request.object is not a JSON object")),
+        None => Err(Answer::unusable(format!(
+            "request.object is missing from a {} request",
+            request.operation
+        ))),
+    }
+}
+
+/// Plans the request's ISVC; `Err` is the answer to give instead.
+fn plan_request(
+    request: &Request,
+    object: &Value,
+    state: &AdmissionState,
+) -> Result<plan::RoutePlan, Answer> {
+    let namespace = request.namespace.as_deref().unwrap_or("default");
+    let isvc = InferenceService::from_json(object, namespace)
+        .map_err(|violations| Answer::rejected(&violations, Vec::new()))?;
+    plan::plan(&isvc, &state.config(), state.policy()).map_err(
+        |Rejection {
+             violations,
+             warnings,
+         }| Answer::rejected(&violations, warnings),
+    )
+}
+
+/// An object being deleted only sheds finalizers: never block it on routing rules, or a config
+/// change could leave it undeletable.
+fn is_being_deleted(object: &Value) -> bool {
+    object
+        .get("metadata")
+        .and_then(|metadata| metadata.get("deletionTimestamp"))
+        .is_some_and(|timestamp| !timestamp.is_null())
+}
+
+fn inference_service(endpoint: Endpoint, request: &Request, state: &AdmissionState) -> Answer {
+    let object = match object(request) {
+        Ok(object) => object,
+        Err(answer) => return answer,
+    };
+    if is_being_deleted(object) {
+        return Answer::allow();
+    }
+    let planned = match plan_request(request, object, state) {
+        Ok(planned) => planned,
+        Err(answer) => return answer,
+    };
+    let patch = match endpoint {
+        Endpoint::Mutate => Some(patch::annotations(object, &planned)),
+        Endpoint::Validate => None,
+    };
+    Answer::Allow {
+        patch,
+        warnings: planned.warnings,
+    }
+}
+
+/// The status mutator: whoever writes the status, its URLs say what the routes serve. An ISVC
+/// that does not plan (the config changed under it) keeps its status as written.
+fn status(request: &Request, state: &AdmissionState) -> Answer {
+    let object = match object(request) {
+        Ok(object) => object,
+        Err(answer) => return answer,
+    };
+    match plan_request(request, object, state) {
+        Ok(planned) => Answer::Allow {
+            patch: Some(patch::status(object, &planned)),
+            warnings: Vec::new(),
+        },
+        Err(_) => Answer::allow(),
+    }
+}
+
+/// Refuses an `inferenceservice-config` whose routing keys KServe would choke on.
+fn config_map(request: &Request) -> Answer {
+    let object = match object(request) {
+        Ok(object) => object,
+        Err(answer) => return answer,
+    };
+    let data = match object.get("data") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(data) => match serde_json::from_value::<BTreeMap<String, String>>(data.clone()) {
+            Ok(data) => data,
+            Err(error) => {
+                return Answer::unusable(format!("data is not a map of strings: {error}"));
+            }
+        },
+    };
+    match KserveConfig::from_config_map_data(&data) {
+        Ok(config) => Answer::Allow {
+            patch: None,
+            warnings: config.warnings,
+        },
+        Err(ConfigError::Invalid {
+            violations,
+            warnings,
+        }) => Answer::rejected(&violations, warnings),
+        Err(error @ ConfigError::Unreadable(_)) => Answer::unusable(error.to_string()),
+    }
+}

@@ -1,0 +1,100 @@
+//! Decoding an `admission.k8s.io/v1` AdmissionReview as kube-apiserver sends it.
+//!
+//! Decoded in two steps, JSON first and then the request, so that a review whose request is
+//! malformed still yields its `uid` (an answer without the uid is rejected by the API server).
+//! kube-core's typed request needs a well-formed body to give anything back.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+pub const KIND: &str = "AdmissionReview";
+
+/// Why a body could not be used at all: answered with HTTP 400.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error(
+        "the body is not an {API_VERSION} {KIND} (found apiVersion {api_version:?}, kind {kind:?})"
+    )]
+    NotAdmissionReview {
+        api_version: Option<String>,
+        kind: Option<String>,
+    },
+}
+
+/// A request the handler cannot act on, answered with `allowed: false` and this message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unusable {
+    pub uid: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionResource {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    pub resource: String,
+}
+
+/// The fields of `request` the webhook reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    pub resource: GroupVersionResource,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: String,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// Decodes a body: `Err(DecodeError)` for a body that is not an AdmissionReview,
+/// `Ok(Err(Unusable))` for a review whose request is missing or malformed.
+pub fn decode(body: &[u8]) -> Result<Result<Request, Unusable>, DecodeError> {
+    let mut review: Value =
+        serde_json::from_slice(body).map_err(|error| DecodeError::NotJson(error.to_string()))?;
+    let text =
+        |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    let (api_version, kind) = (text(&review, "apiVersion"), text(&review, "kind"));
+    if api_version.as_deref() != Some(API_VERSION) || kind.as_deref() != Some(KIND) {
+        return Err(DecodeError::NotAdmissionReview { api_version, kind });
+    }
+    let Some(request) = review
+        .get_mut("request")
+        .map(Value::take)
+        .filter(|r| !r.is_null())
+    else {
+        return Ok(Err(Unusable {
+            uid: String::new(),
+            message: "the AdmissionReview has no request".to_string(),
+        }));
+    };
+    let uid = text(&request, "uid").unwrap_or_default();
+    Ok(serde_json::from_value(request).map_err(|error| Unusable {
+        uid,
+        message: format!("the AdmissionReview request is malformed: {error}"),
+    }))
+}

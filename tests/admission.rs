@@ -1,0 +1,518 @@
+//! The admission layer at the protocol level: AdmissionReview JSON exactly as kube-apiserver
+//! sends it (`tests/fixtures/admission`), responses checked on the wire bytes, and every patch
+//! decoded from base64, applied with json-patch to the request object, and the result asserted.
+
+mod support;
+
+use base64::Engine;
+use isvc_ingress::admission::{AdmissionHandler, AdmissionState, Endpoint, Outcome, Webhook};
+use isvc_ingress::config::KserveConfig;
+use isvc_ingress::plan::Policy;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn webhook() -> Webhook {
+    webhook_with(KserveConfig::shipped(), Policy::default())
+}
+
+fn webhook_with(config: KserveConfig, policy: Policy) -> Webhook {
+    Webhook::new(Arc::new(AdmissionState::new(config, policy, "kserve")))
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/admission/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+struct Answer {
+    status: u16,
+    outcome: Outcome,
+    wire: String,
+    response: Value,
+}
+
+fn send(webhook: &Webhook, endpoint: Endpoint, review: &Value) -> Answer {
+    let reply = webhook.handle(endpoint, &serde_json::to_vec(review).unwrap());
+    let wire = String::from_utf8(reply.body).unwrap();
+    let body: Value = serde_json::from_str(&wire).unwrap();
+    if reply.http_status == 200 {
+        assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(body["kind"], "AdmissionReview");
+        if let Some(uid) = review["request"]["uid"].as_str() {
+            assert_eq!(body["response"]["uid"], uid, "the uid is echoed");
+        }
+    }
+    Answer {
+        status: reply.http_status,
+        outcome: reply.outcome,
+        response: body.get("response").cloned().unwrap_or(body),
+        wire,
+    }
+}
+
+/// Decodes the base64 patch and applies it to the request object.
+fn patched(review: &Value, answer: &Answer) -> Value {
+    assert_eq!(answer.response["patchType"], "JSONPatch");
+    let encoded = answer.response["patch"]
+        .as_str()
+        .expect("the patch is a base64 string on the wire");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    let mut object = review["request"]["object"].clone();
+    json_patch::patch(&mut object, &patch).expect("the patch applies to the original object");
+    object
+}
+
+fn annotations(object: &Value) -> &serde_json::Map<String, Value> {
+    object["metadata"]["annotations"].as_object().unwrap()
+}
+
+#[test]
+fn create_writes_the_computed_annotations_and_nothing_else() {
+    let review = fixture("isvc-create.json");
+    let answer = send(&webhook(), Endpoint::Mutate, &review);
+    assert_eq!((answer.status, answer.outcome), (200, Outcome::Patched));
+    assert_eq!(answer.response["allowed"], true);
+    assert!(
+        answer.wire.contains(r#""patch":""#),
+        "patch must be a string on the wire: {}",
+        answer.wire
+    );
+    let result = patched(&review, &answer);
+    let annotations = annotations(&result);
+    assert_eq!(
+        annotations["isvc-ingress.io/url"],
+        "http://sklearn-iris.models.example.com"
+    );
+    assert_eq!(
+        annotations["isvc-ingress.io/address"],
+        "http://sklearn-iris.models.svc.cluster.local"
+    );
+    assert_eq!(
+        annotations["isvc-ingress.io/hosts"],
+        "sklearn-iris.models.example.com"
+    );
+    assert_eq!(annotations["isvc-ingress.io/route-kind"], "VirtualService");
+    assert_eq!(
+        annotations["isvc-ingress.io/predictor-url"],
+        "http://sklearn-iris-predictor.models.example.com"
+    );
+    assert_eq!(
+        annotations["isvc-ingress.io/plan-hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        16
+    );
+    assert!(annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+    assert!(
+        !annotations.contains_key("serving.kserve.io/deploymentMode"),
+        "Knative is not written"
+    );
+    // Nothing but the annotations changed.
+    let mut without = result.clone();
+    let mut original = review["request"]["object"].clone();
+    without["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    original["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    assert_eq!(without, original);
+    // Mutating the result again is a no-op: no patch at all.
+    let mut again = review.clone();
+    again["request"]["object"] = result;
+    let answer = send(&webhook(), Endpoint::Mutate, &again);
+    assert_eq!(answer.outcome, Outcome::Allowed);
+    assert!(answer.response.get("patch").is_none() && answer.response.get("patchType").is_none());
+}
+
+#[test]
+fn create_without_an_annotations_map_adds_it_whole() {
+    let mut review = fixture("isvc-create.json");
+    review["request"]["object"]["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    let answer = send(&webhook(), Endpoint::Mutate, &review);
+    let result = patched(&review, &answer);
+    assert_eq!(
+        annotations(&result).len(),
+        6,
+        "url, address, hosts, route-kind, predictor-url, plan-hash"
+    );
+    let config = support::config_with(json!({}), "Standard");
+    let answer = send(
+        &webhook_with(config, Policy::default()),
+        Endpoint::Mutate,
+        &review,
+    );
+    let result = patched(&review, &answer);
+    assert_eq!(
+        annotations(&result)["serving.kserve.io/deploymentMode"],
+        "Standard"
+    );
+}
+
+#[test]
+fn update_overwrites_user_values_of_output_keys_and_normalises_the_mode() {
+    let review = fixture("isvc-update.json");
+    let answer = send(&webhook(), Endpoint::Mutate, &review);
+    assert_eq!(answer.outcome, Outcome::Patched);
+    let result = patched(&review, &answer);
+    let annotations = annotations(&result);
+    assert_eq!(annotations["serving.kserve.io/deploymentMode"], "Standard");
+    assert_eq!(
+        annotations["isvc-ingress.io/url"],
+        "http://sklearn-iris-models.example.com"
+    );
+    assert_eq!(annotations["isvc-ingress.io/route-kind"], "Ingress");
+    assert!(
+        !annotations.contains_key("isvc-ingress.io/explainer-url"),
+        "stale output keys are removed"
+    );
+    let warnings = answer.response["warnings"].as_array().unwrap();
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains("\"RawDeployment\" is the legacy name of Standard")
+    );
+    // The patch touches the annotations only.
+    let operations: Vec<Value> = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(answer.response["patch"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    for operation in &operations {
+        let path = operation["path"].as_str().unwrap();
+        assert!(path.starts_with("/metadata/annotations/"), "{path}");
+        assert!(path.contains("~1"), "keys with / are escaped: {path}");
+    }
+}
+
+#[test]
+fn keys_with_tilde_and_slash_are_escaped_and_left_alone() {
+    let mut review = fixture("isvc-create.json");
+    review["request"]["object"]["metadata"]["annotations"] = json!({ "example.com/a~b": "kept" });
+    let result = patched(&review, &send(&webhook(), Endpoint::Mutate, &review));
+    assert_eq!(annotations(&result)["example.com/a~b"], "kept");
+    assert_eq!(annotations(&result).len(), 7);
+}
+
+#[test]
+fn validate_denies_with_every_violation() {
+    let mut review = fixture("isvc-create.json");
+    let object = &mut review["request"]["object"];
+    object["metadata"]["name"] = json!("9-bad");
+    object["metadata"]["annotations"] = json!({
+        "isvc-ingress.io/timeout": "soon",
+        "serving.kserve.io/deploymentMode": "Serverful",
+    });
+    for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+        let answer = send(&webhook(), endpoint, &review);
+        assert_eq!((answer.status, answer.outcome), (200, Outcome::Denied));
+        assert_eq!(answer.response["allowed"], false);
+        assert_eq!(answer.response["status"]["code"], 422);
+        assert_eq!(answer.response["status"]["reason"], "Invalid");
+        let message = answer.response["status"]["message"].as_str().unwrap();
+        let parts: Vec<&str> = message.split("; ").collect();
+        assert_eq!(parts.len(), 3, "{message}");
+        assert!(parts[0].starts_with("metadata.name: "));
+        assert!(parts[1].starts_with("metadata.annotations[isvc-ingress.io/timeout]: "));
+        assert!(parts[2].starts_with(
+            "metadata.annotations[serving.kserve.io/deploymentMode]: must be Knative"
+        ));
+    }
+    let answer = send(&webhook(), Endpoint::Validate, &fixture("isvc-create.json"));
+    assert_eq!(answer.outcome, Outcome::Allowed);
+    assert!(
+        answer.response.get("patch").is_none(),
+        "/validate never patches"
+    );
+}
+
+#[test]
+fn a_policy_refusal_is_forbidden() {
+    let mut review = fixture("isvc-create.json");
+    review["request"]["object"]["metadata"]["annotations"] =
+        json!({ "isvc-ingress.io/host": "models.competitor.com" });
+    let answer = send(&webhook(), Endpoint::Validate, &review);
+    assert_eq!(answer.response["status"]["code"], 403);
+    assert_eq!(answer.response["status"]["reason"], "Forbidden");
+    let policy = Policy {
+        allowed_domains: vec!["competitor.com".into()],
+        ..Policy::default()
+    };
+    let answer = send(
+        &webhook_with(KserveConfig::shipped(), policy),
+        Endpoint::Validate,
+        &review,
+    );
+    assert_eq!(answer.response["allowed"], true);
+}
+
+#[test]
+fn objects_being_deleted_are_never_blocked() {
+    let mut review = fixture("isvc-update.json");
+    review["request"]["object"]["metadata"]["name"] = json!("9-bad");
+    review["request"]["object"]["metadata"]["deletionTimestamp"] = json!("2026-11-22T03:00:00Z");
+    for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+        let answer = send(&webhook(), endpoint, &review);
+        assert_eq!(answer.outcome, Outcome::Allowed);
+        assert!(answer.response.get("patch").is_none());
+    }
+}
+
+#[test]
+fn status_mutator_corrects_urls_and_keeps_everything_else() {
+    let review = fixture("isvc-status-update.json");
+    let answer = send(&webhook(), Endpoint::Mutate, &review);
+    assert_eq!(answer.outcome, Outcome::Patched);
+    let result = patched(&review, &answer);
+    let status = &result["status"];
+    assert_eq!(status["url"], "http://sklearn-iris-models.example.com");
+    assert_eq!(
+        status["address"]["url"],
+        "http://sklearn-iris-predictor.models.svc.cluster.local"
+    );
+    assert_eq!(
+        status["components"]["predictor"]["url"],
+        "http://sklearn-iris-predictor-models.example.com"
+    );
+    assert_eq!(
+        status["components"]["predictor"]["restUrl"],
+        "http://sklearn-iris-predictor-models.example.com"
+    );
+    let mut others = status.clone();
+    let mut original = review["request"]["object"]["status"].clone();
+    for value in [&mut others, &mut original] {
+        let map = value.as_object_mut().unwrap();
+        map.remove("url");
+        map["components"]["predictor"]
+            .as_object_mut()
+            .unwrap()
+            .remove("url");
+        map["components"]["predictor"]
+            .as_object_mut()
+            .unwrap()
+            .remove("restUrl");
+    }
+    assert_eq!(
+        others, original,
+        "conditions, modelStatus and the rest are untouched"
+    );
+    assert_eq!(
+        result["metadata"], review["request"]["object"]["metadata"],
+        "metadata is untouched"
+    );
+    // A status that already says the plan's URLs gets no patch.
+    let mut settled = review.clone();
+    settled["request"]["object"] = result;
+    assert_eq!(
+        send(&webhook(), Endpoint::Mutate, &settled).outcome,
+        Outcome::Allowed
+    );
+    // /validate does not act on the status sub-resource.
+    assert_eq!(
+        send(&webhook(), Endpoint::Validate, &review).outcome,
+        Outcome::Allowed
+    );
+}
+
+#[test]
+fn status_mutator_adds_missing_parents_and_removes_stale_grpc_urls() {
+    let mut review = fixture("isvc-status-update.json");
+    let object = &mut review["request"]["object"];
+    object["status"] = json!({ "components": { "predictor": { "grpcUrl": "grpc://old:9000" } } });
+    let result = patched(&review, &send(&webhook(), Endpoint::Mutate, &review));
+    assert_eq!(
+        result["status"]["address"]["url"],
+        "http://sklearn-iris-predictor.models.svc.cluster.local"
+    );
+    assert!(
+        result["status"]["components"]["predictor"]
+            .get("grpcUrl")
+            .is_none()
+    );
+    review["request"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("status");
+    let result = patched(&review, &send(&webhook(), Endpoint::Mutate, &review));
+    assert_eq!(
+        result["status"]["url"],
+        "http://sklearn-iris-models.example.com"
+    );
+}
+
+#[test]
+fn config_map_changes_are_validated() {
+    let answer = send(
+        &webhook(),
+        Endpoint::Validate,
+        &fixture("configmap-good.json"),
+    );
+    assert_eq!(answer.outcome, Outcome::Allowed);
+    let answer = send(
+        &webhook(),
+        Endpoint::Validate,
+        &fixture("configmap-bad.json"),
+    );
+    assert_eq!(answer.outcome, Outcome::Denied);
+    assert_eq!(answer.response["status"]["code"], 422);
+    let message = answer.response["status"]["message"].as_str().unwrap();
+    for field in [
+        "config.ingress.kserveIngressGateway",
+        "config.ingress.urlScheme",
+        "config.ingress.domainTemplate",
+        "config.deploy.defaultDeploymentMode",
+    ] {
+        assert!(
+            message.contains(&format!("{field}: ")),
+            "{field} missing from {message}"
+        );
+    }
+    // Other ConfigMaps, and this name in another namespace, pass untouched.
+    for (name, namespace) in [("other", "kserve"), ("inferenceservice-config", "team-a")] {
+        let mut review = fixture("configmap-bad.json");
+        review["request"]["name"] = json!(name);
+        review["request"]["namespace"] = json!(namespace);
+        let answer = send(&webhook(), Endpoint::Validate, &review);
+        assert_eq!(answer.outcome, Outcome::Allowed, "{name} in {namespace}");
+    }
+}
+
+#[test]
+fn delete_connect_dry_run_and_other_kinds() {
+    let answer = send(&webhook(), Endpoint::Validate, &fixture("isvc-delete.json"));
+    assert_eq!(answer.outcome, Outcome::Allowed);
+    assert!(answer.response.get("patch").is_none());
+    let mut connect = fixture("isvc-delete.json");
+    connect["request"]["operation"] = json!("CONNECT");
+    assert_eq!(
+        send(&webhook(), Endpoint::Mutate, &connect).outcome,
+        Outcome::Allowed
+    );
+    let answer = send(&webhook(), Endpoint::Mutate, &fixture("unrelated-pod.json"));
+    assert_eq!(answer.outcome, Outcome::Allowed);
+    assert!(answer.response.get("patch").is_none());
+    // dryRun gets the same answer, patch included.
+    let dry = send(
+        &webhook(),
+        Endpoint::Mutate,
+        &fixture("isvc-create-dry-run.json"),
+    );
+    let wet = send(&webhook(), Endpoint::Mutate, &fixture("isvc-create.json"));
+    assert_eq!(dry.response["patch"], wet.response["patch"]);
+}
+
+#[test]
+fn unusable_bodies_and_requests() {
+    let webhook = webhook();
+    let reply = webhook.handle(Endpoint::Mutate, b"{not json");
+    assert_eq!((reply.http_status, reply.outcome), (400, Outcome::Error));
+    let body: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the body is not JSON")
+    );
+    let reply = webhook.handle(
+        Endpoint::Mutate,
+        br#"{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {}}"#,
+    );
+    assert_eq!(reply.http_status, 400);
+    let reply = webhook.handle(Endpoint::Mutate, br#"[1, 2]"#);
+    assert_eq!(reply.http_status, 400);
+
+    let answer = send(
+        &webhook,
+        Endpoint::Mutate,
+        &json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview" }),
+    );
+    assert_eq!((answer.status, answer.outcome), (200, Outcome::Error));
+    assert_eq!(answer.response["allowed"], false);
+    assert_eq!(
+        answer.response["status"]["message"],
+        "the AdmissionReview has no request"
+    );
+
+    let mut malformed = fixture("isvc-create.json");
+    malformed["request"]["operation"] = json!(7);
+    let answer = send(&webhook, Endpoint::Mutate, &malformed);
+    assert_eq!(answer.response["allowed"], false);
+    assert_eq!(
+        answer.response["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "uid still echoed"
+    );
+    assert!(
+        answer.response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("request is malformed")
+    );
+
+    let mut not_an_object = fixture("isvc-create.json");
+    not_an_object["request"]["object"] = json!("sklearn-iris");
+    let answer = send(&webhook, Endpoint::Mutate, &not_an_object);
+    assert_eq!(
+        answer.response["status"]["message"],
+        "request.object is not a JSON object"
+    );
+
+    let mut missing = fixture("isvc-create.json");
+    missing["request"]["object"] = Value::Null;
+    let answer = send(&webhook, Endpoint::Validate, &missing);
+    assert!(
+        answer.response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("request.object is missing")
+    );
+
+    let mut broken_isvc = fixture("isvc-create.json");
+    broken_isvc["request"]["object"]["metadata"]["labels"] = json!({ "team": 7 });
+    let answer = send(&webhook, Endpoint::Validate, &broken_isvc);
+    assert_eq!(answer.response["status"]["code"], 422);
+    assert!(
+        answer.response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("metadata.labels[team]: must be a string")
+    );
+}
+
+#[test]
+fn a_replaced_config_applies_to_the_next_request() {
+    let state = Arc::new(AdmissionState::new(
+        KserveConfig::shipped(),
+        Policy::default(),
+        "kserve",
+    ));
+    let webhook = Webhook::new(state.clone());
+    let review = fixture("isvc-create.json");
+    let before = patched(&review, &send(&webhook, Endpoint::Mutate, &review));
+    assert_eq!(
+        annotations(&before)["isvc-ingress.io/route-kind"],
+        "VirtualService"
+    );
+    state.replace_config(support::config_with(
+        json!({ "enableGatewayApi": true }),
+        "Standard",
+    ));
+    let after = patched(&review, &send(&webhook, Endpoint::Mutate, &review));
+    assert_eq!(
+        annotations(&after)["isvc-ingress.io/route-kind"],
+        "HTTPRoute"
+    );
+}
