@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod cli;
 pub mod config;
+pub mod config_watch;
 pub mod dns;
 pub mod hash;
 pub mod isvc;
