@@ -516,3 +516,23 @@ fn a_replaced_config_applies_to_the_next_request() {
         "HTTPRoute"
     );
 }
+
+#[test]
+fn the_realistic_review_of_the_benchmarks_mutates() {
+    let review = fixture("isvc-create-3kb.json");
+    let config = support::config_with(json!({ "enableGatewayApi": true }), "Standard");
+    let answer = send(
+        &webhook_with(config, Policy::default()),
+        Endpoint::Mutate,
+        &review,
+    );
+    let result = patched(&review, &answer);
+    assert_eq!(
+        annotations(&result)["isvc-ingress.io/url"],
+        "http://fraud-detector-payments-ml.example.com"
+    );
+    assert_eq!(
+        annotations(&result)["isvc-ingress.io/transformer-url"],
+        "http://fraud-detector-transformer-payments-ml.example.com"
+    );
+}

@@ -669,3 +669,41 @@ fn path_regex_is_escaped_and_names_have_a_length_limit() {
             .contains("is 64 characters, 1 over the limit of 63")
     );
 }
+
+#[test]
+fn plan_hash_covers_exactly_the_annotations_that_can_change_the_plan() {
+    let config = isvc_ingress::config::KserveConfig::shipped();
+    let hash_of = |annotations: Value| {
+        plan_ok(&model(annotations), &config).0.annotations["isvc-ingress.io/plan-hash"].clone()
+    };
+    let base = hash_of(json!({}));
+    // Disallowed from the routes and not read by the template: no effect.
+    assert_eq!(
+        hash_of(json!({ "kubectl.kubernetes.io/last-applied-configuration": "{...}" })),
+        base
+    );
+    // Copied to the routes: changes the plan.
+    assert_ne!(
+        hash_of(json!({ "cert-manager.io/cluster-issuer": "letsencrypt" })),
+        base
+    );
+    // Our own settings change the plan.
+    assert_ne!(hash_of(json!({ "isvc-ingress.io/timeout": "10s" })), base);
+    // A disallowed annotation that the domain template reads changes the plan.
+    let reading = config_with(
+        json!({ "domainTemplate": "{{ .Name }}.{{ .Annotations.modelFormat }}.{{ .IngressDomain }}" }),
+        "Standard",
+    );
+    let mut filtered = reading.clone();
+    filtered
+        .metadata_filter
+        .annotations
+        .push("modelFormat".into());
+    let hash = |format: &str| {
+        plan_ok(&model(json!({ "modelFormat": format })), &filtered)
+            .0
+            .annotations["isvc-ingress.io/plan-hash"]
+            .clone()
+    };
+    assert_ne!(hash("sklearn"), hash("xgboost"));
+}

@@ -1,11 +1,15 @@
 //! Decoding an `admission.k8s.io/v1` AdmissionReview as kube-apiserver sends it.
 //!
-//! Decoded in two steps, JSON first and then the request, so that a review whose request is
-//! malformed still yields its `uid` (an answer without the uid is rejected by the API server).
-//! kube-core's typed request needs a well-formed body to give anything back.
+//! Decoded in two steps, the envelope first and then the request, so that a review whose request
+//! is malformed still yields its `uid` (an answer without the uid is rejected by the API server).
+//! kube-core's typed request needs a well-formed body to give anything back. The request is kept
+//! as raw JSON until then, and `oldObject` is never parsed: the webhook does not read it, and on
+//! an UPDATE it doubles the body.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
@@ -66,35 +70,59 @@ pub struct Request {
     #[serde(default)]
     pub object: Option<Value>,
     #[serde(default)]
-    pub old_object: Option<Value>,
+    pub old_object: Option<IgnoredAny>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    api_version: Option<String>,
+    kind: Option<String>,
+    #[serde(borrow)]
+    request: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct UidOnly {
+    uid: Option<String>,
 }
 
 /// Decodes a body: `Err(DecodeError)` for a body that is not an AdmissionReview,
 /// `Ok(Err(Unusable))` for a review whose request is missing or malformed.
 pub fn decode(body: &[u8]) -> Result<Result<Request, Unusable>, DecodeError> {
-    let mut review: Value =
-        serde_json::from_slice(body).map_err(|error| DecodeError::NotJson(error.to_string()))?;
-    let text =
-        |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
-    let (api_version, kind) = (text(&review, "apiVersion"), text(&review, "kind"));
-    if api_version.as_deref() != Some(API_VERSION) || kind.as_deref() != Some(KIND) {
-        return Err(DecodeError::NotAdmissionReview { api_version, kind });
+    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|error| {
+        // Tell "not JSON" from "JSON, but not a review object".
+        match serde_json::from_slice::<IgnoredAny>(body) {
+            Err(_) => DecodeError::NotJson(error.to_string()),
+            Ok(_) => DecodeError::NotAdmissionReview {
+                api_version: None,
+                kind: None,
+            },
+        }
+    })?;
+    if envelope.api_version.as_deref() != Some(API_VERSION)
+        || envelope.kind.as_deref() != Some(KIND)
+    {
+        return Err(DecodeError::NotAdmissionReview {
+            api_version: envelope.api_version,
+            kind: envelope.kind,
+        });
     }
-    let Some(request) = review
-        .get_mut("request")
-        .map(Value::take)
-        .filter(|r| !r.is_null())
-    else {
+    let Some(request) = envelope.request.filter(|raw| raw.get() != "null") else {
         return Ok(Err(Unusable {
             uid: String::new(),
             message: "the AdmissionReview has no request".to_string(),
         }));
     };
-    let uid = text(&request, "uid").unwrap_or_default();
-    Ok(serde_json::from_value(request).map_err(|error| Unusable {
-        uid,
-        message: format!("the AdmissionReview request is malformed: {error}"),
-    }))
+    Ok(
+        serde_json::from_str(request.get()).map_err(|error| Unusable {
+            uid: serde_json::from_str::<UidOnly>(request.get())
+                .ok()
+                .and_then(|only| only.uid)
+                .unwrap_or_default(),
+            message: format!("the AdmissionReview request is malformed: {error}"),
+        }),
+    )
 }

@@ -262,34 +262,54 @@ pub(super) fn output(
     annotations
 }
 
-/// Hash of the plan's inputs: config, the ISVC's identity, labels, annotations (less the ones we
-/// write and the mode annotation, which mutation normalises) and component specs, and the
-/// resolved mode. Equal hashes mean equal plans, so writers can skip no-ops.
+/// Hash of the plan's inputs: config, the ISVC's identity, labels, the annotations that can
+/// change the plan, component specs and the resolved mode. Equal hashes mean equal plans, so
+/// writers can skip no-ops. Fed to the hasher as length-prefixed parts, not as JSON: escaping a
+/// large annotation such as `last-applied-configuration` cost more than the rest of the plan.
 fn plan_hash(plan: &RoutePlan, isvc: &InferenceService, config: &KserveConfig) -> String {
     let mut hasher = crate::hash::StableHasher::new();
     hasher.part(config.fingerprint.as_bytes());
-    let inputs = (
-        &isvc.name,
-        &isvc.namespace,
-        &isvc.uid,
-        &isvc.labels,
-        RoutingAnnotations(&isvc.annotations),
-        &isvc.components,
-        plan.mode,
-    );
-    serde_json::to_writer(&mut hasher, &inputs).expect("plan inputs serialise");
+    hasher.part(isvc.name.as_bytes());
+    hasher.part(isvc.namespace.as_bytes());
+    hasher.part(isvc.uid.as_deref().unwrap_or_default().as_bytes());
+    hasher.part(plan.mode.as_str().as_bytes());
+    hasher.part(&(isvc.labels.len() as u64).to_le_bytes());
+    for (key, value) in &isvc.labels {
+        hasher.part(key.as_bytes());
+        hasher.part(value.as_bytes());
+    }
+    let relevant = || {
+        isvc.annotations
+            .iter()
+            .filter(|(key, _)| can_change_the_plan(key, config))
+    };
+    hasher.part(&(relevant().count() as u64).to_le_bytes());
+    for (key, value) in relevant() {
+        hasher.part(key.as_bytes());
+        hasher.part(value.as_bytes());
+    }
+    hasher.part(b"components");
+    serde_json::to_writer(&mut hasher, &isvc.components).expect("components serialise");
     hasher.finish_hex()
 }
 
-/// The annotations that are plan inputs, serialised without collecting them first.
-struct RoutingAnnotations<'a>(&'a BTreeMap<String, String>);
-
-impl serde::Serialize for RoutingAnnotations<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().filter(|(key, _)| {
-            !OUTPUT_KEYS.contains(&key.as_str()) && *key != super::DEPLOYMENT_MODE_ANNOTATION
-        }))
+/// Annotations reach the plan by being copied to the routes (unless disallowed) or by being read
+/// by `domainTemplate`; ours are outputs, and the mode annotation is replaced by the resolved mode.
+fn can_change_the_plan(key: &str, config: &KserveConfig) -> bool {
+    if OUTPUT_KEYS.contains(&key) || key == super::DEPLOYMENT_MODE_ANNOTATION {
+        return false;
     }
+    let copied = !config
+        .metadata_filter
+        .annotations
+        .iter()
+        .any(|disallowed| disallowed == key);
+    copied
+        || key.starts_with(PREFIX)
+        || config
+            .domain_template
+            .fields()
+            .any(|field| matches!(field, crate::template::Field::Annotation(read) if read == key))
 }
 
 #[cfg(test)]
