@@ -31,6 +31,10 @@ pub enum Command {
     /// Validate a KServe config: the inferenceservice-config ConfigMap YAML, or the bare JSON of
     /// its `ingress` key.
     CheckConfig(CheckConfigArgs),
+    /// Run the TLS admission webhook (and, with a cluster, the ConfigMap watch).
+    Serve(Box<crate::server::ServeArgs>),
+    /// Write a CA and a serving certificate for the webhook Service; print the caBundle.
+    Certs(crate::server::CertsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,12 +105,52 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Render(args) => render(args, &mut stdout, &mut stderr),
         Command::CheckConfig(args) => check_config(args, &mut stdout, &mut stderr),
+        Command::Serve(args) => return serve(args),
+        Command::Certs(args) => match crate::certs::run_certs(args) {
+            Ok(ca_bundle) => {
+                let _ = writeln!(stdout, "{ca_bundle}");
+                Ok(0)
+            }
+            Err(error) => {
+                let _ = writeln!(stderr, "error: {error}");
+                Ok(1)
+            }
+        },
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
             ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}
+
+/// `serve` exits 0 after a graceful shutdown, 1 when the server fails, 2 for an unusable config.
+fn serve(args: &crate::server::ServeArgs) -> ExitCode {
+    if let Err(error) = crate::telemetry::init(args.log_format) {
+        eprintln!("error: {error}");
+        return ExitCode::from(EXIT_UNUSABLE);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::serve::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(
+            error @ (crate::serve::ServeError::Config { .. }
+            | crate::serve::ServeError::ReadConfig { .. }),
+        ) => {
+            tracing::error!(%error, "cannot start");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+        Err(error) => {
+            tracing::error!(%error, "the server failed");
+            ExitCode::FAILURE
         }
     }
 }

@@ -4,12 +4,19 @@
 //! mutator, the route reconciler and the offline [`cli`] commands.
 
 pub mod admission;
+pub mod certs;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod config_watch;
 pub mod dns;
+pub mod duration;
 pub mod hash;
 pub mod isvc;
+pub mod metrics;
 pub mod plan;
+pub mod serve;
+pub mod server;
+pub mod telemetry;
 pub mod template;
 pub mod violation;

@@ -1,0 +1,244 @@
+//! Command-line flags of `isvc-ingress serve` and `isvc-ingress certs`.
+//!
+//! Every `serve` flag can also come from an environment variable `ISVC_INGRESS_<FLAG>`, which
+//! is how a Deployment usually sets them. Repeatable flags read a comma-separated list from
+//! their variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::duration::parse_duration;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable single lines.
+    #[default]
+    Plain,
+    /// One JSON object per line, with the current span's fields (for log collectors).
+    Json,
+}
+
+/// Where the synchronous admission handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum HandlerExecution {
+    /// On tokio's blocking pool. The server can answer 504 when the handler overruns the
+    /// deadline, because the async task stops waiting while the thread finishes on its own.
+    #[default]
+    Blocking,
+    /// Directly on the async worker thread. Saves the thread hand-off (see
+    /// PERFORMANCE-NOTES.md), but a handler that overruns cannot be interrupted: it occupies a
+    /// runtime worker until it returns, and its answer is sent late instead of a 504.
+    Inline,
+}
+
+/// A duration that must not be zero: a zero poll interval or timeout is never what was meant.
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be greater than zero".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Flags of `isvc-ingress serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the TLS webhook listener.
+    #[arg(long, env = "ISVC_INGRESS_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// Address of the plain-HTTP admin listener (/livez, /readyz, /metrics).
+    #[arg(
+        long,
+        env = "ISVC_INGRESS_ADMIN_LISTEN",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub admin_listen: SocketAddr,
+
+    /// PEM file with the serving certificate chain (leaf first). Re-read every
+    /// --tls-reload-interval.
+    #[arg(
+        long,
+        env = "ISVC_INGRESS_TLS_CERT",
+        required_unless_present = "self_signed",
+        conflicts_with = "self_signed",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "ISVC_INGRESS_TLS_KEY",
+        required_unless_present = "self_signed",
+        conflicts_with = "self_signed",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve with an in-memory CA and certificate (SANs localhost, 127.0.0.1, ::1 and the host
+    /// name) and print the CA PEM to stdout. For local testing only.
+    #[arg(long, env = "ISVC_INGRESS_SELF_SIGNED")]
+    pub self_signed: bool,
+
+    /// PEM file of a CA: when set, clients must present a certificate it signed (mutual TLS).
+    #[arg(long, env = "ISVC_INGRESS_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+
+    /// KServe ingress configuration (ConfigMap YAML or bare ingress JSON). Used by the
+    /// admission layer.
+    #[arg(long, env = "ISVC_INGRESS_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Never contact a Kubernetes API server: serve the webhook alone on --config or the
+    /// built-in KServe default (local trials). Without it, a reachable cluster (in-cluster
+    /// config or kubeconfig) is used for the ConfigMap watch; an unreachable one is skipped.
+    #[arg(long, env = "ISVC_INGRESS_STANDALONE")]
+    pub standalone: bool,
+
+    /// Namespace of KServe's `inferenceservice-config` ConfigMap.
+    #[arg(long, env = "ISVC_INGRESS_CONFIG_NAMESPACE", default_value = "kserve")]
+    pub config_namespace: String,
+
+    /// A domain that hosts may use (repeatable). Used by the admission layer.
+    #[arg(
+        long = "allowed-domain",
+        env = "ISVC_INGRESS_ALLOWED_DOMAIN",
+        value_delimiter = ','
+    )]
+    pub allowed_domains: Vec<String>,
+
+    /// A `<namespace>/<name>` gateway that routes may attach to (repeatable). Used by the
+    /// admission layer.
+    #[arg(
+        long = "allowed-gateway",
+        env = "ISVC_INGRESS_ALLOWED_GATEWAY",
+        value_delimiter = ','
+    )]
+    pub allowed_gateways: Vec<String>,
+
+    /// On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed.
+    #[arg(long, env = "ISVC_INGRESS_SHUTDOWN_GRACE", default_value = "15s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// How often --tls-cert and --tls-key are re-read and compared with what is in service.
+    #[arg(long, env = "ISVC_INGRESS_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_positive_duration)]
+    pub tls_reload_interval: Duration,
+
+    /// A TCP connection that has not completed the TLS handshake after this long is closed.
+    #[arg(long, env = "ISVC_INGRESS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Upper bound for answering one admission request; the apiserver's `?timeout=` can only
+    /// shorten it.
+    #[arg(long, env = "ISVC_INGRESS_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub request_timeout: Duration,
+
+    /// HTTP/1 only: a request's headers must arrive within this long of the connection
+    /// becoming idle. Also closes HTTP/1 keep-alive connections idle for this long (hyper
+    /// semantics); HTTP/2 connections are not affected.
+    #[arg(long, env = "ISVC_INGRESS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration, hide = true)]
+    pub header_read_timeout: Duration,
+
+    /// Where the admission handler runs (blocking pool or inline on the async worker).
+    #[arg(long, env = "ISVC_INGRESS_HANDLER_EXECUTION", value_enum, default_value_t = HandlerExecution::Blocking, hide = true)]
+    pub handler_execution: HandlerExecution,
+
+    /// Log line format.
+    #[arg(long, env = "ISVC_INGRESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+}
+
+/// Flags of `isvc-ingress certs`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsArgs {
+    /// Name of the webhook Service.
+    #[arg(long)]
+    pub service: String,
+
+    /// Namespace of the webhook Service.
+    #[arg(long)]
+    pub namespace: String,
+
+    /// Directory to write ca.crt, tls.crt and tls.key into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Validity of the CA and the serving certificate, in days.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        let a = cli.serve;
+        assert_eq!(a.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(a.admin_listen, "0.0.0.0:8081".parse().unwrap());
+        assert_eq!(a.shutdown_grace, Duration::from_secs(15));
+        assert_eq!(a.tls_reload_interval, Duration::from_secs(10));
+        assert_eq!(a.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(a.request_timeout, Duration::from_secs(10));
+        assert_eq!(a.config_namespace, "kserve");
+        assert_eq!(a.log_format, LogFormat::Plain);
+        assert_eq!(a.handler_execution, HandlerExecution::Blocking);
+    }
+
+    #[test]
+    fn cert_flags_and_self_signed_are_exclusive() {
+        assert!(Cli::try_parse_from(["x"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
+        assert!(
+            Cli::try_parse_from(["x", "--self-signed", "--tls-cert", "c", "--tls-key", "k"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["x", "--self-signed"]).is_ok());
+    }
+
+    #[test]
+    fn repeatable_and_duration_flags() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--self-signed",
+            "--allowed-domain",
+            "a.example.com",
+            "--allowed-domain",
+            "b.example.com,c.example.com",
+            "--allowed-gateway",
+            "istio-system/gw",
+            "--shutdown-grace",
+            "500ms",
+            "--tls-reload-interval",
+            "1m30s",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.serve.allowed_domains,
+            ["a.example.com", "b.example.com", "c.example.com"]
+        );
+        assert_eq!(cli.serve.allowed_gateways, ["istio-system/gw"]);
+        assert_eq!(cli.serve.shutdown_grace, Duration::from_millis(500));
+        assert_eq!(cli.serve.tls_reload_interval, Duration::from_secs(90));
+        assert!(Cli::try_parse_from(["x", "--self-signed", "--shutdown-grace", "15"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--self-signed", "--shutdown-grace", "0s"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["x", "--self-signed", "--tls-reload-interval", "0s"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["x", "--self-signed", "--request-timeout", "0"]).is_err());
+    }
+}

@@ -1,0 +1,348 @@
+//! The HTTP side of the webhook port: routing, request checks, deadlines, panics, metrics.
+//!
+//! Order of checks for `POST /mutate` and `POST /validate`: content type (415), declared or
+//! actual body size (413), then the admission handler under a deadline (504) with panics
+//! caught (500). Every error body is JSON `{"error": "..."}`; every AdmissionReview answer,
+//! allowed or denied, is the handler's own status (200), because a 5xx from a webhook makes
+//! the apiserver apply `failurePolicy` instead of showing the user a reason.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use tracing::field::Empty;
+
+use super::args::HandlerExecution;
+use super::{AdmissionHandler, AdmissionReply, Endpoint, Outcome};
+use crate::duration::{format_duration, parse_duration};
+use crate::metrics::Metrics;
+
+/// Largest accepted request body: 3 MiB, the apiserver's own limit for an object in etcd
+/// (1.5 MiB) twice over (an UPDATE review carries `object` and `oldObject`).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// What the webhook routes share.
+pub(crate) struct WebhookState {
+    pub(crate) handler: Arc<dyn AdmissionHandler>,
+    pub(crate) metrics: Metrics,
+    pub(crate) request_timeout: Duration,
+    pub(crate) execution: HandlerExecution,
+}
+
+/// The router of the TLS port.
+pub(crate) fn router(state: Arc<WebhookState>) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/mutate", post(mutate))
+        .route("/validate", post(validate))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed_post)
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(metrics, count_http_errors))
+}
+
+/// A JSON error response `{"error": message}`.
+pub(crate) fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": message.into() }).to_string();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+pub(crate) async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn method_not_allowed_post() -> Response {
+    let mut response = json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed; use POST",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+async fn count_http_errors(
+    State(metrics): State<Metrics>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        metrics.http_error(status.as_u16());
+    }
+    response
+}
+
+async fn mutate(State(state): State<Arc<WebhookState>>, request: Request) -> Response {
+    admit(&state, Endpoint::Mutate, request).await
+}
+
+async fn validate(State(state): State<Arc<WebhookState>>, request: Request) -> Response {
+    admit(&state, Endpoint::Validate, request).await
+}
+
+/// `application/json`, with or without parameters such as `; charset=utf-8`.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The `timeout` query parameter kube-apiserver appends (`?timeout=10s`), if present and valid.
+pub(crate) fn requested_timeout(query: Option<&str>) -> Option<Duration> {
+    let value = query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "timeout")?
+        .1;
+    match parse_duration(value) {
+        Ok(d) => Some(d),
+        Err(error) => {
+            tracing::debug!(%error, "ignoring unparsable ?timeout=");
+            None
+        }
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Why a review did not reach an answer from the handler.
+enum Failure {
+    TooLarge,
+    BadBody(String),
+    Panicked(String),
+    /// The runtime is shutting down and cancelled the blocking task.
+    Cancelled,
+}
+
+async fn read_body(body: Body) -> Result<Bytes, Failure> {
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(Failure::TooLarge),
+        Err(error) => Err(Failure::BadBody(error.to_string())),
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+async fn run_handler(
+    state: &WebhookState,
+    endpoint: Endpoint,
+    body: Bytes,
+    span: &tracing::Span,
+) -> Result<AdmissionReply, Failure> {
+    let handler = Arc::clone(&state.handler);
+    match state.execution {
+        HandlerExecution::Blocking => {
+            let span = span.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                span.in_scope(|| handler.handle(endpoint, &body))
+            });
+            match task.await {
+                Ok(reply) => Ok(reply),
+                Err(error) if error.is_panic() => {
+                    Err(Failure::Panicked(panic_message(&*error.into_panic())))
+                }
+                Err(_) => Err(Failure::Cancelled),
+            }
+        }
+        HandlerExecution::Inline => {
+            // The handler only gets `&self` and the body; AssertUnwindSafe is sound for
+            // everything it can observe except its own interior mutability, which is its
+            // responsibility (e.g. recovering poisoned locks).
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                span.in_scope(|| handler.handle(endpoint, &body))
+            }))
+            .map_err(|payload| Failure::Panicked(panic_message(&*payload)))
+        }
+    }
+}
+
+/// Reads, checks and answers one admission request.
+///
+/// The span `review` is opened here with `uid`, `kind`, `namespace`, `name`, `operation` and
+/// `outcome` declared empty and entered around [`AdmissionHandler::handle`], so the handler
+/// can fill `uid`, `namespace` and `name` with `tracing::Span::current().record(..)`; the
+/// server records `kind`, `operation` and `outcome` from the reply.
+async fn admit(state: &WebhookState, endpoint: Endpoint, request: Request) -> Response {
+    let started = Instant::now();
+    let _in_flight = state.metrics.in_flight();
+    if !is_json(request.headers()) {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content type must be application/json",
+        );
+    }
+    if declared_length(request.headers()).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let deadline = requested_timeout(request.uri().query())
+        .map_or(state.request_timeout, |t| t.min(state.request_timeout));
+    let span = tracing::info_span!(
+        "review",
+        endpoint = endpoint.as_str(),
+        uid = Empty,
+        kind = Empty,
+        namespace = Empty,
+        name = Empty,
+        operation = Empty,
+        outcome = Empty,
+    );
+    let work = async {
+        let body = read_body(request.into_body()).await?;
+        run_handler(state, endpoint, body, &span).await
+    };
+    let result = tokio::time::timeout(deadline, work).await;
+    let elapsed = started.elapsed();
+    let metrics = &state.metrics;
+    let _entered = span.enter();
+    match result {
+        Ok(Ok(reply)) => {
+            span.record("kind", reply.kind.as_str());
+            span.record("operation", reply.operation.as_str());
+            span.record("outcome", reply.outcome.as_str());
+            metrics.observe_admission(
+                endpoint,
+                &reply.kind,
+                &reply.operation,
+                reply.outcome,
+                reply.http_status,
+                elapsed,
+            );
+            tracing::debug!(
+                code = reply.http_status,
+                latency_us = elapsed.as_micros() as u64,
+                "admission review answered"
+            );
+            reply_response(reply)
+        }
+        Ok(Err(Failure::TooLarge)) => too_large(),
+        Ok(Err(Failure::BadBody(error))) => json_error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read request body: {error}"),
+        ),
+        Ok(Err(Failure::Panicked(message))) => {
+            span.record("outcome", Outcome::Error.as_str());
+            metrics.handler_panicked(endpoint);
+            metrics.observe_admission(endpoint, "unknown", "unknown", Outcome::Error, 500, elapsed);
+            tracing::error!(panic = %message, "admission handler panicked");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error: the admission handler panicked",
+            )
+        }
+        Ok(Err(Failure::Cancelled)) => {
+            span.record("outcome", Outcome::Error.as_str());
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "server is shutting down")
+        }
+        Err(_elapsed) => {
+            span.record("outcome", Outcome::Error.as_str());
+            metrics.observe_admission(endpoint, "unknown", "unknown", Outcome::Error, 504, elapsed);
+            tracing::warn!(deadline = %format_duration(deadline), "admission review timed out");
+            json_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "admission review not answered within {}",
+                    format_duration(deadline)
+                ),
+            )
+        }
+    }
+}
+
+fn too_large() -> Response {
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+fn reply_response(reply: AdmissionReply) -> Response {
+    let status =
+        StatusCode::from_u16(reply.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        reply.body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_accepts_parameters_only_on_json() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        for (value, ok) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON;charset=UTF-8", true),
+            ("application/jsonx", false),
+            ("text/plain", false),
+            ("application/yaml", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            assert_eq!(is_json(&h), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn timeout_query() {
+        assert_eq!(
+            requested_timeout(Some("timeout=10s")),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            requested_timeout(Some("a=b&timeout=500ms")),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            requested_timeout(Some("timeout=1m0s")),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(requested_timeout(Some("timeout=soon")), None);
+        assert_eq!(requested_timeout(Some("other=1s")), None);
+        assert_eq!(requested_timeout(None), None);
+    }
+}
