@@ -11,5 +11,6 @@ pub mod dns;
 pub mod hash;
 pub mod isvc;
 pub mod plan;
+pub mod reconcile;
 pub mod template;
 pub mod violation;
