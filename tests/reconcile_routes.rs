@@ -57,6 +57,13 @@ async fn first_reconcile_of_an_ingress_applies_it_and_writes_the_status() {
         ingress["metadata"]["labels"],
         json!({ "app.kubernetes.io/managed-by": "isvc-ingress", "isvc-ingress.io/inferenceservice": "m" })
     );
+    // The reconciler's watchers select on these; they must be the planner's labels.
+    use isvc_ingress::reconcile::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL};
+    assert_eq!(
+        ingress["metadata"]["labels"][MANAGED_BY_LABEL],
+        MANAGED_BY_VALUE
+    );
+    assert_eq!(ingress["metadata"]["labels"][OWNER_LABEL], "m");
     let mut harness = Harness::new(config, vec![]);
     let status = json!({
         "metadata": { "resourceVersion": RESOURCE_VERSION },

@@ -199,3 +199,78 @@ impl RouteCache {
 pub fn as_dynamic(route: &RouteObject) -> DynamicObject {
     serde_json::from_value(route.to_value()).expect("generated routes are Kubernetes objects")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn route(kind: &str, api_version: &str, name: &str, owner: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": api_version, "kind": kind,
+            "metadata": { "name": name, "namespace": "ns",
+                          "labels": { super::super::OWNER_LABEL: owner } },
+        }))
+        .unwrap()
+    }
+
+    fn names(cache: &RouteCache, owner: &str) -> Vec<String> {
+        cache
+            .owned_by("ns", owner)
+            .iter()
+            .map(|route| route.name().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn routes_are_filed_under_their_owner_and_move_when_relabelled() {
+        let cache = RouteCache::new();
+        let kind = ManagedKind::HttpRoute;
+        let api = "gateway.networking.k8s.io/v1";
+        cache.apply_event(
+            kind,
+            &watcher::Event::Apply(route("HTTPRoute", api, "a", "m")),
+        );
+        cache.apply_event(
+            kind,
+            &watcher::Event::Apply(route("HTTPRoute", api, "b", "m")),
+        );
+        assert_eq!(names(&cache, "m"), ["a", "b"]);
+        cache.apply_event(
+            kind,
+            &watcher::Event::Apply(route("HTTPRoute", api, "b", "other")),
+        );
+        assert_eq!(names(&cache, "m"), ["a"]);
+        assert_eq!(names(&cache, "other"), ["b"]);
+        cache.apply_event(
+            kind,
+            &watcher::Event::Delete(route("HTTPRoute", api, "a", "m")),
+        );
+        assert!(names(&cache, "m").is_empty());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_relist_replaces_a_kind_only_when_complete() {
+        let cache = RouteCache::new();
+        let ingress = ManagedKind::Ingress;
+        let api = "networking.k8s.io/v1";
+        assert!(!cache.is_synced(ingress));
+        cache.apply_event(
+            ingress,
+            &watcher::Event::Apply(route("Ingress", api, "old", "m")),
+        );
+        cache.insert(ManagedKind::Service, route("Service", "v1", "svc", "m"));
+        cache.apply_event(ingress, &watcher::Event::Init);
+        cache.apply_event(
+            ingress,
+            &watcher::Event::InitApply(route("Ingress", api, "new", "m")),
+        );
+        // Mid-relist, the old view stays: a half-listed kind must not look deleted.
+        assert_eq!(names(&cache, "m"), ["old", "svc"]);
+        cache.apply_event(ingress, &watcher::Event::InitDone);
+        assert_eq!(names(&cache, "m"), ["new", "svc"]);
+        assert!(cache.is_synced(ingress));
+        assert!(!cache.is_synced(ManagedKind::Service));
+    }
+}

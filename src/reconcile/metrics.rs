@@ -154,3 +154,29 @@ impl ReconcileMetrics {
             .get()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_registered_and_encoded() {
+        let mut registry = Registry::with_prefix("isvc_ingress");
+        let metrics = ReconcileMetrics::register(&mut registry);
+        metrics.reconciled(Outcome::Unchanged, Duration::from_millis(3));
+        metrics.wrote("HTTPRoute", Verb::Apply);
+        metrics.failed("conflict");
+        metrics.set_leader(true);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for expected in [
+            "isvc_ingress_reconcile_runs_total{outcome=\"Unchanged\"} 1",
+            "isvc_ingress_reconcile_api_writes_total{kind=\"HTTPRoute\",verb=\"Apply\"} 1",
+            "isvc_ingress_reconcile_failures_total{error=\"conflict\"} 1",
+            "isvc_ingress_reconcile_leader 1",
+            "isvc_ingress_reconcile_duration_seconds_count 1",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from:\n{text}");
+        }
+    }
+}
