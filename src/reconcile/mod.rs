@@ -49,7 +49,8 @@ pub const OWNER_LABEL: &str = "isvc-ingress.io/inferenceservice";
 const CONCURRENCY: u16 = 8;
 
 /// Every API call the reconciler makes, as (API group, resource, verbs): the ClusterRole in the
-/// manifests is derived from this list (and a test keeps them equal).
+/// manifests is derived from this list (`tests/reconcile_docs.rs` keeps the one in
+/// `docs/operations.md` equal to it).
 pub const API_PERMISSIONS: &[(&str, &str, &[&str])] = &[
     (
         "serving.kserve.io",
