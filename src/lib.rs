@@ -1,7 +1,7 @@
 //! isvc-ingress: correct, validated, predictable routing for KServe InferenceServices.
 //!
-//! One planning core ([`plan`]) that every shell calls: the admission webhook, the status
-//! mutator, the route reconciler and the offline [`cli`] commands.
+//! One planning core ([`plan`]) that every shell calls: the admission webhook ([`admission`]
+//! behind [`server`]), the route reconciler ([`reconcile`]) and the offline [`cli`] commands.
 
 pub mod admission;
 pub mod certs;
@@ -15,6 +15,7 @@ pub mod hash;
 pub mod isvc;
 pub mod metrics;
 pub mod plan;
+pub mod reconcile;
 pub mod serve;
 pub mod server;
 pub mod telemetry;
