@@ -58,6 +58,15 @@ pub struct RenderArgs {
         value_name = "GATEWAY"
     )]
     pub allowed_gateways: Vec<String>,
+    /// Who writes Ingresses, HTTPRoutes and VirtualServices (as `serve --route-owner`): with
+    /// `isvc-ingress`, KServe's disableIngressCreation/disableIstioVirtualHost only keep KServe away.
+    #[arg(
+        long,
+        env = "ISVC_INGRESS_ROUTE_OWNER",
+        value_enum,
+        default_value = "kserve"
+    )]
+    pub route_owner: crate::plan::RouteOwner,
     /// `json`: one plan object per ISVC; `yaml`: the route manifests, ready for `kubectl apply -f -`.
     #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
     pub output: OutputFormat,
@@ -250,6 +259,7 @@ fn render(
     let policy = Policy {
         allowed_domains: args.allowed_domains.clone(),
         allowed_gateways: args.allowed_gateways.clone(),
+        route_owner: args.route_owner,
     };
     let text = read_input(&args.file)?;
     let objects = read_inference_services(&text, &args.file, stderr)?;

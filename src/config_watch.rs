@@ -38,11 +38,13 @@ pub fn apply(config_map: &ConfigMap, state: &AdmissionState) -> Applied {
 }
 
 /// Watches the ConfigMap until `shutdown`; calls `on_synced` once the first list is in (the
-/// webhook is ready only then). Watch errors are retried with backoff, never fatal.
+/// webhook is ready only then) and `on_replaced` after each new config is put in force (the
+/// reconciler re-plans every ISVC). Watch errors are retried with backoff, never fatal.
 pub async fn run(
     client: Client,
     state: Arc<AdmissionState>,
     on_synced: impl Fn() + Send,
+    on_replaced: impl Fn() + Send,
     shutdown: CancellationToken,
 ) {
     let namespace = state.config_namespace().to_string();
@@ -66,10 +68,13 @@ pub async fn run(
             Some(Ok(watcher::Event::InitApply(config_map) | watcher::Event::Apply(config_map))) => {
                 seen_in_initial_list = true;
                 match apply(&config_map, &state) {
-                    Applied::Replaced => tracing::info!(
-                        namespace = %namespace,
-                        "the {CONFIG_MAP_NAME} ConfigMap is in force"
-                    ),
+                    Applied::Replaced => {
+                        tracing::info!(namespace = %namespace, "the {CONFIG_MAP_NAME} ConfigMap is in force");
+                        for conflict in state.policy().route_owner.conflicts_with(&state.config()) {
+                            tracing::warn!("{conflict}");
+                        }
+                        on_replaced();
+                    }
                     Applied::Kept(problems) => tracing::error!(
                         namespace = %namespace,
                         %problems,

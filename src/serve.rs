@@ -5,8 +5,10 @@ use crate::admission::{AdmissionState, Webhook};
 use crate::config::KserveConfig;
 use crate::metrics::Metrics;
 use crate::plan::Policy;
+use crate::reconcile::{HostIndex, ReconcileMetrics, ReplanTrigger};
 use crate::server::{self, CancellationToken, Readiness, ServeArgs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How long to wait for an API server before running as a webhook alone.
@@ -28,6 +30,8 @@ pub enum ServeError {
     Signals(std::io::Error),
     #[error(transparent)]
     Server(#[from] server::ServerError),
+    #[error("the route reconciler stopped")]
+    Reconciler,
 }
 
 /// The config of `--config`, or the one KServe ships.
@@ -82,48 +86,119 @@ async fn connect_to_cluster() -> Option<kube::Client> {
     }
 }
 
+/// Readiness needs both caches: the ConfigMap watch and the reconciler's (ISVCs and routes).
+#[derive(Clone)]
+struct CachesSynced {
+    readiness: Readiness,
+    config: Arc<AtomicBool>,
+    routes: Arc<AtomicBool>,
+}
+
+impl CachesSynced {
+    fn new(readiness: Readiness) -> Self {
+        Self {
+            readiness,
+            config: Arc::default(),
+            routes: Arc::default(),
+        }
+    }
+
+    fn mark(&self, which: &AtomicBool) {
+        which.store(true, Ordering::SeqCst);
+        if self.config.load(Ordering::SeqCst) && self.routes.load(Ordering::SeqCst) {
+            self.readiness.set_caches_synced(true);
+        }
+    }
+}
+
 /// Runs until SIGTERM/SIGINT and a graceful drain.
 pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let config = load_config(args)?;
     let policy = Policy {
         allowed_domains: args.allowed_domains.clone(),
         allowed_gateways: args.allowed_gateways.clone(),
+        route_owner: args.route_owner,
     };
-    let state = Arc::new(AdmissionState::new(
-        config,
-        policy,
-        args.config_namespace.clone(),
-    ));
+    for conflict in policy.route_owner.conflicts_with(&config) {
+        tracing::warn!("{conflict}");
+    }
     let shutdown = CancellationToken::new();
     server::shutdown::cancel_on_signals(shutdown.clone()).map_err(ServeError::Signals)?;
     let readiness = Readiness::new();
+    let metrics = Metrics::new();
     let cluster = if args.standalone {
         None
     } else {
         connect_to_cluster().await
     };
-    match cluster {
-        None => {
-            tracing::info!(
-                "no cluster: running as a webhook alone (no ConfigMap watch, no reconciler)"
-            );
-            readiness.set_caches_synced(true);
+    let namespace = args.config_namespace.clone();
+    let Some(client) = cluster else {
+        tracing::info!(
+            "no cluster: running as a webhook alone (no ConfigMap watch, no reconciler)"
+        );
+        readiness.set_caches_synced(true);
+        let state = Arc::new(AdmissionState::new(config, policy, namespace));
+        let handler = Arc::new(Webhook::new(state));
+        server::run_server(args, handler, metrics, readiness, shutdown).await?;
+        return Ok(());
+    };
+    let hosts = HostIndex::new();
+    let state =
+        Arc::new(AdmissionState::new(config, policy, namespace).with_host_index(hosts.clone()));
+    let replan = ReplanTrigger::new();
+    let reconcile_metrics = Arc::new(metrics.with_registry(ReconcileMetrics::register));
+    let synced = CachesSynced::new(readiness.clone());
+    tokio::spawn({
+        let (client, state, shutdown, synced, replan) = (
+            client.clone(),
+            state.clone(),
+            shutdown.clone(),
+            synced.clone(),
+            replan.clone(),
+        );
+        async move {
+            let on_synced = move || synced.mark(&synced.config);
+            crate::config_watch::run(
+                client,
+                state,
+                on_synced,
+                move || replan.replan_all(),
+                shutdown,
+            )
+            .await;
         }
-        Some(client) => {
-            let (state, readiness, shutdown) = (state.clone(), readiness.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                let synced = readiness.clone();
-                crate::config_watch::run(
-                    client,
-                    state,
-                    move || synced.set_caches_synced(true),
-                    shutdown,
-                )
-                .await;
-            });
+    });
+    // A reconciler that stops (its lease task died) must take the pod down, so that Kubernetes
+    // restarts it: a replica that silently stopped reconciling would look healthy.
+    let reconciler_failed = Arc::new(AtomicBool::new(false));
+    tokio::spawn({
+        let (state, shutdown, failed) =
+            (state.clone(), shutdown.clone(), reconciler_failed.clone());
+        let reconciler_args = args.reconciler.clone();
+        async move {
+            let on_synced = move || synced.mark(&synced.routes);
+            let result = crate::reconcile::run(
+                client,
+                state,
+                hosts,
+                &reconciler_args,
+                reconcile_metrics,
+                replan,
+                on_synced,
+                shutdown.clone(),
+            )
+            .await;
+            if let Err(error) = result {
+                tracing::error!(%error, "the reconciler stopped; shutting down");
+                failed.store(true, Ordering::SeqCst);
+                shutdown.cancel();
+            }
         }
-    }
+    });
     let handler = Arc::new(Webhook::new(state));
-    server::run_server(args, handler, Metrics::new(), readiness, shutdown).await?;
+    server::run_server(args, handler, metrics, readiness, shutdown).await?;
+    if reconciler_failed.load(Ordering::SeqCst) {
+        return Err(ServeError::Reconciler);
+    }
     Ok(())
 }

@@ -536,3 +536,42 @@ fn the_realistic_review_of_the_benchmarks_mutates() {
         "http://fraud-detector-transformer-payments-ml.example.com"
     );
 }
+
+#[test]
+fn a_host_another_isvc_holds_is_refused_naming_the_holder() {
+    let hosts = isvc_ingress::reconcile::HostIndex::new();
+    hosts.set(
+        "team-b",
+        "their-model",
+        None,
+        vec!["models.example.com".into()],
+    );
+    let state = AdmissionState::new(KserveConfig::shipped(), Policy::default(), "kserve")
+        .with_host_index(hosts.clone());
+    let webhook = Webhook::new(Arc::new(state));
+    let mut review = fixture("isvc-create.json");
+    review["request"]["object"]["metadata"]["annotations"] =
+        json!({ "isvc-ingress.io/host": "models.example.com" });
+    for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+        let answer = send(&webhook, endpoint, &review);
+        assert_eq!(answer.outcome, Outcome::Denied);
+        assert_eq!(answer.response["status"]["code"], 403);
+        assert_eq!(answer.response["status"]["reason"], "Forbidden");
+        assert_eq!(
+            answer.response["status"]["message"],
+            "metadata.annotations[isvc-ingress.io/host]: the host \"models.example.com\" is already held by InferenceService team-b/their-model"
+        );
+    }
+    // The holder itself may keep its host; a free host passes.
+    hosts.set(
+        "models",
+        "sklearn-iris",
+        None,
+        vec!["models.example.com".into()],
+    );
+    hosts.remove("team-b", "their-model");
+    assert_eq!(
+        send(&webhook, Endpoint::Validate, &review).outcome,
+        Outcome::Allowed
+    );
+}

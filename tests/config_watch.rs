@@ -71,14 +71,19 @@ async fn config_changes_apply_and_invalid_ones_are_kept_out() {
         "kserve",
     ));
     let synced = Arc::new(AtomicBool::new(false));
+    let replaced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let shutdown = CancellationToken::new();
     let watcher = tokio::spawn({
         let (state, synced, shutdown) = (state.clone(), synced.clone(), shutdown.clone());
+        let replaced = replaced.clone();
         async move {
             config_watch::run(
                 client,
                 state,
                 move || synced.store(true, Ordering::SeqCst),
+                move || {
+                    replaced.fetch_add(1, Ordering::SeqCst);
+                },
                 shutdown,
             )
             .await
@@ -135,6 +140,11 @@ async fn config_changes_apply_and_invalid_ones_are_kept_out() {
         state.config().ingress.url_scheme,
         "https",
         "the invalid version was skipped, the valid one applied"
+    );
+    assert_eq!(
+        replaced.load(Ordering::SeqCst),
+        2,
+        "the listed and the valid watched versions each trigger a re-plan, the invalid one does not"
     );
 
     shutdown.cancel();

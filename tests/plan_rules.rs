@@ -707,3 +707,60 @@ fn plan_hash_covers_exactly_the_annotations_that_can_change_the_plan() {
     };
     assert_ne!(hash("sklearn"), hash("xgboost"));
 }
+
+#[test]
+fn with_isvc_ingress_owning_routes_kserves_disable_settings_only_keep_kserve_away() {
+    use isvc_ingress::plan::RouteOwner;
+    let ours = Policy {
+        route_owner: RouteOwner::IsvcIngress,
+        ..Policy::default()
+    };
+    let cases = [
+        (
+            "Standard",
+            json!({ "disableIngressCreation": true }),
+            RouteKind::Ingress,
+        ),
+        (
+            "Standard",
+            json!({ "disableIngressCreation": true, "enableGatewayApi": true }),
+            RouteKind::HttpRoute,
+        ),
+        (
+            "Knative",
+            json!({ "disableIstioVirtualHost": true }),
+            RouteKind::VirtualService,
+        ),
+    ];
+    for (mode, ingress, expected) in cases {
+        let config = config_with(ingress.clone(), mode);
+        assert_eq!(
+            plan_ok(&model(json!({})), &config).0.route_kind,
+            RouteKind::None,
+            "KServe owns: {ingress}"
+        );
+        let (plan, routes) = plan_ok_with(&model(json!({})), &config, &ours);
+        assert_eq!(plan.route_kind, expected, "isvc-ingress owns: {ingress}");
+        assert!(!routes.is_empty());
+        assert!(RouteOwner::IsvcIngress.conflicts_with(&config).len() < 2);
+    }
+    // Cluster-local still means no external route.
+    let mut local = model(json!({}));
+    local["metadata"]["labels"] = json!({ "networking.kserve.io/visibility": "cluster-local" });
+    let config = config_with(json!({ "disableIngressCreation": true }), "Standard");
+    assert_eq!(
+        plan_ok_with(&local, &config, &ours).0.route_kind,
+        RouteKind::None
+    );
+    // Ownership that KServe's config contradicts is reported, once per setting.
+    let conflicts = RouteOwner::IsvcIngress.conflicts_with(&config_with(json!({}), "Standard"));
+    assert_eq!(conflicts.len(), 2);
+    assert!(conflicts[0].contains("disableIngressCreation is false"));
+    assert!(
+        RouteOwner::Kserve
+            .conflicts_with(&config_with(json!({}), "Standard"))
+            .is_empty()
+    );
+    assert!(RouteOwner::Kserve.writes("DomainMapping") && !RouteOwner::Kserve.writes("Ingress"));
+    assert!(RouteOwner::IsvcIngress.writes("VirtualService"));
+}

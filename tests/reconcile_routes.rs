@@ -500,3 +500,42 @@ async fn a_config_change_replans_and_writes_only_the_isvcs_it_changes() {
     assert_eq!(harness.metrics.reconciles_with(Outcome::Changed), 1);
     assert_eq!(harness.metrics.reconciles_with(Outcome::Unchanged), 1);
 }
+
+/// With KServe owning the routes (`--route-owner kserve`), the reconciler must not write the
+/// Ingresses, HTTPRoutes and VirtualServices KServe writes, or the two would fight: it writes
+/// only the status. DomainMappings, which KServe never creates, are still written.
+#[tokio::test]
+async fn with_kserve_as_route_owner_only_the_status_and_domain_mappings_are_written() {
+    use isvc_ingress::plan::{Policy, RouteOwner};
+    let kserve_owns = Policy {
+        route_owner: RouteOwner::Kserve,
+        ..Policy::default()
+    };
+    for config in [standard(), gateway_api(), knative()] {
+        let isvc = model();
+        let mut harness = Harness::with_policy(
+            config.clone(),
+            vec![],
+            ServedKinds::all(),
+            kserve_owns.clone(),
+        );
+        let status = first_status(&isvc, &config, Readiness::Ready);
+        harness
+            .reconcile(&isvc, vec![patch_status("ns", "m", status)])
+            .await
+            .expect("reconciled");
+    }
+    let config = knative();
+    let isvc = annotated(model(), json!({ "isvc-ingress.io/route": "DomainMapping" }));
+    let routes = planned_routes(&isvc, &config);
+    assert_eq!(routes[0]["kind"], "DomainMapping");
+    let mut harness = Harness::with_policy(config.clone(), vec![], ServedKinds::all(), kserve_owns);
+    let status = first_status(&isvc, &config, Readiness::Ready);
+    harness
+        .reconcile(
+            &isvc,
+            vec![apply(&routes[0]), patch_status("ns", "m", status)],
+        )
+        .await
+        .expect("reconciled");
+}

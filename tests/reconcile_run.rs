@@ -8,7 +8,7 @@ mod support;
 
 use http::{Method, Request, Response, StatusCode};
 use isvc_ingress::admission::AdmissionState;
-use isvc_ingress::plan::Policy;
+use isvc_ingress::plan::{Policy, RouteOwner};
 use isvc_ingress::reconcile::{self, HostIndex, ReconcileMetrics, ReconcilerArgs, ReplanTrigger};
 use kube::client::Body;
 use serde_json::{Value, json};
@@ -159,7 +159,14 @@ async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let config = support::config_with(json!({}), "Standard");
-    let state = Arc::new(AdmissionState::new(config, Policy::default(), "kserve"));
+    let state = Arc::new(AdmissionState::new(
+        config,
+        Policy {
+            route_owner: RouteOwner::IsvcIngress,
+            ..Policy::default()
+        },
+        "kserve",
+    ));
     let isvc = reconcile_mock::isvc_object("m", "ns", support::predictor_only());
     let cluster = Arc::new(Mutex::new(Cluster::default()));
     let server = tokio::spawn({

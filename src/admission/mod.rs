@@ -11,6 +11,7 @@ pub mod review;
 use crate::config::{CONFIG_MAP_NAME, ConfigError, KserveConfig};
 use crate::isvc::{self, InferenceService};
 use crate::plan::{self, Policy, Rejection};
+use crate::reconcile::HostIndex;
 use crate::violation::{self, Violation};
 use respond::Denial;
 use review::{Request, Unusable};
@@ -74,11 +75,13 @@ pub trait AdmissionHandler: Send + Sync + 'static {
     fn handle(&self, endpoint: Endpoint, body: &[u8]) -> AdmissionReply;
 }
 
-/// What the webhook knows of the cluster: the KServe config in force and the policy.
+/// What the webhook knows of the cluster: the KServe config in force, the policy, and — with a
+/// cluster — which ISVC holds which external host.
 pub struct AdmissionState {
     config: RwLock<Arc<KserveConfig>>,
     policy: Policy,
     config_namespace: String,
+    hosts: Option<HostIndex>,
 }
 
 impl AdmissionState {
@@ -87,7 +90,14 @@ impl AdmissionState {
             config: RwLock::new(Arc::new(config)),
             policy,
             config_namespace: config_namespace.into(),
+            hosts: None,
         }
+    }
+
+    /// Refuse ISVCs that claim a host another ISVC holds (the reconciler keeps the index).
+    pub fn with_host_index(mut self, hosts: HostIndex) -> Self {
+        self.hosts = Some(hosts);
+        self
     }
 
     /// The config in force; cheap (an `Arc` clone under a read lock).
@@ -312,6 +322,9 @@ fn inference_service(endpoint: Endpoint, request: &Request, state: &AdmissionSta
         Ok(planned) => planned,
         Err(answer) => return answer,
     };
+    if let Some(refusal) = host_conflicts(&planned, object, state) {
+        return refusal;
+    }
     let patch = match endpoint {
         Endpoint::Mutate => Some(patch::annotations(object, &planned)),
         Endpoint::Validate => None,
@@ -320,6 +333,40 @@ fn inference_service(endpoint: Endpoint, request: &Request, state: &AdmissionSta
         patch,
         warnings: planned.warnings,
     }
+}
+
+/// One team must not take another team's traffic: a host another ISVC already holds is refused
+/// (403), naming the holder.
+fn host_conflicts(
+    planned: &plan::RoutePlan,
+    object: &Value,
+    state: &AdmissionState,
+) -> Option<Answer> {
+    let index = state.hosts.as_ref()?;
+    let conflicts = index.conflicts(&planned.namespace, &planned.name, &planned.hosts);
+    if conflicts.is_empty() {
+        return None;
+    }
+    let overrides_host = object
+        .get("metadata")
+        .and_then(|metadata| metadata.get("annotations"))
+        .and_then(|annotations| annotations.get(plan::annotations::HOST))
+        .is_some();
+    let field = if overrides_host {
+        plan::annotations::annotation_field(plan::annotations::HOST)
+    } else {
+        "metadata.name".to_string()
+    };
+    let violations: Vec<Violation> = conflicts
+        .into_iter()
+        .map(|(host, holder)| {
+            Violation::forbidden(
+                field.clone(),
+                format!("the host \"{host}\" is already held by InferenceService {holder}"),
+            )
+        })
+        .collect();
+    Some(Answer::rejected(&violations, planned.warnings.clone()))
 }
 
 /// The status mutator: whoever writes the status, its URLs say what the routes serve. An ISVC

@@ -37,12 +37,61 @@ pub const STOP_ANNOTATION: &str = "serving.kserve.io/stop";
 /// A host label this close to the 63-character limit earns a warning.
 const LABEL_WARNING_MARGIN: usize = 5;
 
-/// What the platform team allows beyond the KServe config (`--allowed-domain`,
-/// `--allowed-gateway`).
+/// What the platform team decides beyond the KServe config (`--allowed-domain`,
+/// `--allowed-gateway`, `--route-owner`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     pub allowed_domains: Vec<String>,
     pub allowed_gateways: Vec<String>,
+    pub route_owner: RouteOwner,
+}
+
+/// Who writes the Ingresses, HTTPRoutes and VirtualServices. Two controllers writing the same
+/// object fight forever, so exactly one of them must.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum RouteOwner {
+    /// KServe's controller writes them, exactly as it plans them: the plan mirrors KServe, and
+    /// isvc-ingress writes only what KServe never creates (DomainMappings) and the status.
+    #[default]
+    Kserve,
+    /// isvc-ingress writes them. KServe must be kept away with `disableIngressCreation: true`
+    /// (Standard) and `disableIstioVirtualHost: true` (Knative); the planner then reads those two
+    /// settings as "KServe stays away", not as "no route".
+    IsvcIngress,
+}
+
+impl RouteOwner {
+    /// Whether isvc-ingress writes objects of this kind.
+    pub fn writes(self, kind: &str) -> bool {
+        match self {
+            Self::Kserve => kind == "DomainMapping",
+            Self::IsvcIngress => true,
+        }
+    }
+
+    /// Why this ownership cannot work with `config`, if it cannot: KServe would create the same
+    /// objects. Logged by `serve` at start and whenever the config changes.
+    pub fn conflicts_with(self, config: &KserveConfig) -> Vec<String> {
+        let ingress = &config.ingress;
+        let mut conflicts = Vec::new();
+        if self == Self::IsvcIngress {
+            if !ingress.disable_ingress_creation {
+                conflicts.push(
+                    "--route-owner isvc-ingress, but KServe's disableIngressCreation is false: \
+                     KServe will write the same Ingresses/HTTPRoutes (set it to true)"
+                        .to_string(),
+                );
+            }
+            if !ingress.disable_istio_virtual_host {
+                conflicts.push(
+                    "--route-owner isvc-ingress, but KServe's disableIstioVirtualHost is false: \
+                     KServe will write the same VirtualServices (set it to true)"
+                        .to_string(),
+                );
+            }
+        }
+        conflicts
+    }
 }
 
 /// The kind of object that carries an ISVC's external traffic.
@@ -182,7 +231,7 @@ pub fn plan(
     let (mode, deployment_mode_annotation) = resolve_mode(isvc, config, &mut findings);
     let stopped = read_stop(isvc, &mut findings);
     let internal = is_cluster_local(isvc, mode, config, &mut findings);
-    let route_kind = choose_route_kind(mode, internal, &settings, config, &mut findings);
+    let route_kind = choose_route_kind(mode, internal, &settings, config, policy, &mut findings);
     check_route_settings(route_kind, internal, &settings, config, &mut findings);
     let gateway = external_gateway(route_kind, &settings, config, &mut findings);
     let mut plan = RoutePlan {
@@ -357,15 +406,20 @@ fn choose_route_kind(
     internal: bool,
     settings: &UserSettings,
     config: &KserveConfig,
+    policy: &Policy,
     findings: &mut Findings,
 ) -> RouteKind {
     let ingress = &config.ingress;
+    // With isvc-ingress owning the routes, KServe's two "disable" settings only keep KServe away.
+    let ours = policy.route_owner == RouteOwner::IsvcIngress;
+    let ingress_disabled = ingress.disable_ingress_creation && !ours;
+    let istio_disabled = ingress.disable_istio_virtual_host && !ours;
     let chosen = match mode {
         DeploymentMode::ModelMesh => RouteKind::None,
-        DeploymentMode::Standard if internal || ingress.disable_ingress_creation => RouteKind::None,
+        DeploymentMode::Standard if internal || ingress_disabled => RouteKind::None,
         DeploymentMode::Standard if ingress.enable_gateway_api => RouteKind::HttpRoute,
         DeploymentMode::Standard => RouteKind::Ingress,
-        DeploymentMode::Knative if !ingress.disable_istio_virtual_host => RouteKind::VirtualService,
+        DeploymentMode::Knative if !istio_disabled => RouteKind::VirtualService,
         DeploymentMode::Knative if settings.host.is_some() && !internal => RouteKind::DomainMapping,
         DeploymentMode::Knative => RouteKind::None,
     };

@@ -272,7 +272,10 @@ impl Reconcile<'_> {
         config: &crate::config::KserveConfig,
         uid: &str,
     ) -> Result<Result<DesiredStatus, NotLeader>, Error> {
-        let desired = plan::routes(plan, isvc, config);
+        // Only the kinds this deployment owns (see `RouteOwner`): writing KServe's would fight it.
+        let owner = self.context.state.policy().route_owner;
+        let mut desired = plan::routes(plan, isvc, config);
+        desired.retain(|route| owner.writes(route.kind()));
         let live = self.context.routes.owned_by(self.namespace, self.name);
         let blocked = if plan.stopped {
             None

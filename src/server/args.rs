@@ -100,6 +100,21 @@ pub struct ServeArgs {
     #[arg(long, env = "ISVC_INGRESS_STANDALONE")]
     pub standalone: bool,
 
+    /// Who writes Ingresses, HTTPRoutes and VirtualServices: `kserve` (KServe's controller; the
+    /// reconciler writes only DomainMappings and the status) or `isvc-ingress` (KServe must then
+    /// have disableIngressCreation and disableIstioVirtualHost set). See docs/operations.md.
+    #[arg(
+        long,
+        env = "ISVC_INGRESS_ROUTE_OWNER",
+        value_enum,
+        default_value = "kserve"
+    )]
+    pub route_owner: crate::plan::RouteOwner,
+
+    /// Leader election of the route reconciler (only with a cluster).
+    #[command(flatten)]
+    pub reconciler: crate::reconcile::ReconcilerArgs,
+
     /// Namespace of KServe's `inferenceservice-config` ConfigMap.
     #[arg(long, env = "ISVC_INGRESS_CONFIG_NAMESPACE", default_value = "kserve")]
     pub config_namespace: String,

@@ -7,7 +7,7 @@
 use http::{Method, Request, Response, StatusCode};
 use isvc_ingress::admission::AdmissionState;
 use isvc_ingress::config::KserveConfig;
-use isvc_ingress::plan::Policy;
+use isvc_ingress::plan::{Policy, RouteOwner};
 use isvc_ingress::reconcile::decide::{DesiredStatus, Readiness, StatusUrls, status_patch};
 use isvc_ingress::reconcile::{
     Context, HostIndex, Leadership, ReconcileMetrics, RouteCache, ServedKinds, reconcile,
@@ -323,10 +323,23 @@ impl Harness {
     }
 
     pub fn with(config: KserveConfig, live: Vec<Value>, served: ServedKinds) -> Self {
+        let policy = Policy {
+            route_owner: RouteOwner::IsvcIngress,
+            ..Policy::default()
+        };
+        Self::with_policy(config, live, served, policy)
+    }
+
+    pub fn with_policy(
+        config: KserveConfig,
+        live: Vec<Value>,
+        served: ServedKinds,
+        policy: Policy,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = kube::Client::new(service, "default");
-        let state = Arc::new(AdmissionState::new(config, Policy::default(), "kserve"));
+        let state = Arc::new(AdmissionState::new(config, policy, "kserve"));
         let (leader, receiver) = watch::channel(true);
         let metrics = Arc::new(ReconcileMetrics::default());
         let hosts = HostIndex::new();
