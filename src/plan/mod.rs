@@ -410,17 +410,18 @@ fn choose_route_kind(
     findings: &mut Findings,
 ) -> RouteKind {
     let ingress = &config.ingress;
-    // With isvc-ingress owning the routes, KServe's two "disable" settings only keep KServe away.
+    // With isvc-ingress owning the routes, KServe's two "disable" settings only keep KServe away:
+    // where they would mean "no route", isvc-ingress writes the route KServe would have.
     let ours = policy.route_owner == RouteOwner::IsvcIngress;
-    let ingress_disabled = ingress.disable_ingress_creation && !ours;
-    let istio_disabled = ingress.disable_istio_virtual_host && !ours;
     let chosen = match mode {
         DeploymentMode::ModelMesh => RouteKind::None,
-        DeploymentMode::Standard if internal || ingress_disabled => RouteKind::None,
+        DeploymentMode::Standard if internal => RouteKind::None,
+        DeploymentMode::Standard if ingress.disable_ingress_creation && !ours => RouteKind::None,
         DeploymentMode::Standard if ingress.enable_gateway_api => RouteKind::HttpRoute,
         DeploymentMode::Standard => RouteKind::Ingress,
-        DeploymentMode::Knative if !istio_disabled => RouteKind::VirtualService,
+        DeploymentMode::Knative if !ingress.disable_istio_virtual_host => RouteKind::VirtualService,
         DeploymentMode::Knative if settings.host.is_some() && !internal => RouteKind::DomainMapping,
+        DeploymentMode::Knative if ours => RouteKind::VirtualService,
         DeploymentMode::Knative => RouteKind::None,
     };
     let Some(requested) = settings.route else {
