@@ -5,10 +5,11 @@
 
 use crate::config::{ConfigError, KserveConfig};
 use crate::isvc::InferenceService;
-use crate::plan::{self, Policy, objects};
+use crate::plan::{self, Policy, RoutePlan, objects};
 use crate::violation::Violation;
 use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -263,14 +264,14 @@ fn render(
     };
     let text = read_input(&args.file)?;
     let objects = read_inference_services(&text, &args.file, stderr)?;
-    let results: Vec<Value> = objects
+    let results: Vec<Rendered> = objects
         .iter()
         .map(|object| render_one(object, &config, &policy))
         .collect();
-    let all_valid = results.iter().all(|result| result["ok"] == json!(true));
+    let all_valid = results.iter().all(Rendered::is_ok);
     match args.output {
         OutputFormat::Json => {
-            let text = serde_json::to_string_pretty(&results).expect("JSON values serialise");
+            let text = serde_json::to_string_pretty(&results).expect("plans serialise");
             let _ = writeln!(stdout, "{text}");
         }
         OutputFormat::Yaml => write_manifests(&results, stdout, stderr),
@@ -278,90 +279,104 @@ fn render(
     Ok(if all_valid { 0 } else { EXIT_INVALID })
 }
 
-/// One element of `render -o json`: the plan with `ok: true` and its routes, or `ok: false`
-/// with every error.
-pub fn render_one(object: &Value, config: &KserveConfig, policy: &Policy) -> Value {
+/// One element of `render -o json`, serialised in the field order of DESIGN.md (typed, so the
+/// order holds without an order-preserving JSON map).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Rendered {
+    Planned {
+        name: String,
+        namespace: String,
+        ok: bool,
+        #[serde(flatten)]
+        plan: Box<RoutePlan>,
+        routes: Vec<objects::RouteObject>,
+    },
+    Refused {
+        name: String,
+        namespace: String,
+        ok: bool,
+        errors: Vec<Violation>,
+        warnings: Vec<String>,
+    },
+}
+
+impl Rendered {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Self::Planned { .. })
+    }
+
+    fn refused(name: &str, namespace: &str, errors: Vec<Violation>, warnings: Vec<String>) -> Self {
+        Self::Refused {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            ok: false,
+            errors,
+            warnings,
+        }
+    }
+}
+
+/// Plans one ISVC: the plan with `ok: true` and its routes, or `ok: false` with every error.
+pub fn render_one(object: &Value, config: &KserveConfig, policy: &Policy) -> Rendered {
     let isvc = match InferenceService::from_json(object, "default") {
         Ok(isvc) => isvc,
         Err(violations) => {
             let metadata = &object["metadata"];
             let namespace = metadata["namespace"].as_str().unwrap_or("default");
-            return failure(
-                metadata["name"].as_str().unwrap_or_default(),
-                namespace,
-                &violations,
-                &[],
-            );
+            let name = metadata["name"].as_str().unwrap_or_default();
+            return Rendered::refused(name, namespace, violations, Vec::new());
         }
     };
     match plan::plan(&isvc, config, policy) {
-        Ok(planned) => {
-            let routes = plan::routes(&planned, &isvc, config);
-            let Value::Object(fields) = serde_json::to_value(&planned).expect("plans serialise")
-            else {
-                unreachable!("a plan serialises to an object")
-            };
-            let mut output = Map::new();
-            for (key, value) in fields {
-                let after_namespace = key == "namespace";
-                output.insert(key, value);
-                if after_namespace {
-                    output.insert("ok".to_string(), json!(true));
-                }
-            }
-            output.insert(
-                "routes".to_string(),
-                routes.iter().map(objects::RouteObject::to_value).collect(),
-            );
-            Value::Object(output)
-        }
-        Err(rejection) => failure(
+        Ok(planned) => Rendered::Planned {
+            name: isvc.name.clone(),
+            namespace: isvc.namespace.clone(),
+            ok: true,
+            routes: plan::routes(&planned, &isvc, config),
+            plan: Box::new(planned),
+        },
+        Err(rejection) => Rendered::refused(
             &isvc.name,
             &isvc.namespace,
-            &rejection.violations,
-            &rejection.warnings,
+            rejection.violations,
+            rejection.warnings,
         ),
     }
 }
 
-fn failure(name: &str, namespace: &str, violations: &[Violation], warnings: &[String]) -> Value {
-    json!({
-        "name": name,
-        "namespace": namespace,
-        "ok": false,
-        "errors": violations,
-        "warnings": warnings,
-    })
-}
-
-fn write_manifests(results: &[Value], stdout: &mut dyn Write, stderr: &mut dyn Write) {
+fn write_manifests(results: &[Rendered], stdout: &mut dyn Write, stderr: &mut dyn Write) {
     for result in results {
-        let name = format!(
-            "{}/{}",
-            result["namespace"].as_str().unwrap_or_default(),
-            result["name"].as_str().unwrap_or_default()
-        );
-        for warning in result["warnings"].as_array().into_iter().flatten() {
-            let _ = writeln!(
-                stderr,
-                "warning: {name}: {}",
-                warning.as_str().unwrap_or_default()
-            );
+        let (name, namespace, warnings) = match result {
+            Rendered::Planned {
+                name,
+                namespace,
+                plan,
+                ..
+            } => (name, namespace, &plan.warnings),
+            Rendered::Refused {
+                name,
+                namespace,
+                warnings,
+                ..
+            } => (name, namespace, warnings),
+        };
+        for warning in warnings {
+            let _ = writeln!(stderr, "warning: {namespace}/{name}: {warning}");
         }
-        if result["ok"] != json!(true) {
-            for error in result["errors"].as_array().into_iter().flatten() {
-                let _ = writeln!(
-                    stderr,
-                    "error: {name}: {}: {}",
-                    error["field"].as_str().unwrap_or_default(),
-                    error["message"].as_str().unwrap_or_default()
-                );
+        match result {
+            Rendered::Refused { errors, .. } => {
+                for error in errors {
+                    let _ = writeln!(stderr, "error: {namespace}/{name}: {error}");
+                }
             }
-            continue;
-        }
-        for route in result["routes"].as_array().into_iter().flatten() {
-            let yaml = serde_yaml_ng::to_string(route).expect("JSON values serialise as YAML");
-            let _ = write!(stdout, "---\n{yaml}");
+            Rendered::Planned { routes, .. } => {
+                for route in routes {
+                    let yaml =
+                        serde_yaml_ng::to_string(route).expect("route objects serialise as YAML");
+                    let _ = write!(stdout, "---\n{yaml}");
+                }
+            }
         }
     }
 }

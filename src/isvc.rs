@@ -3,7 +3,8 @@
 //! nothing the user wrote can be lost), and a field of the wrong type is a violation that names it.
 
 use crate::violation::Violation;
-use serde::Serialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -143,14 +144,117 @@ impl InferenceService {
             &mut violations,
         );
         let spec = object.get("spec").unwrap_or(&Value::Null);
-        let predictor_variant = spec
-            .get("predictor")
+        let sources = ComponentKind::ALL.map(|kind| spec.get(kind.key()));
+        let status_deployment_mode = object
+            .get("status")
+            .and_then(|status| status.get("deploymentMode"))
+            .and_then(Value::as_str)
+            .filter(|mode| !mode.is_empty())
+            .map(str::to_string);
+        let metadata = Metadata {
+            name,
+            namespace,
+            uid,
+            labels,
+            annotations,
+        };
+        Self::assemble(metadata, sources, status_deployment_mode, violations)
+    }
+
+    /// Reads an ISVC from JSON text, for the webhook's hot path: a typed read that skips every
+    /// field routing does not use (managedFields, most of the spec). When the typed read fails
+    /// (a wrong type somewhere), [`InferenceService::from_json`] reads the text again to name
+    /// the field; both give the same result for any object the typed read accepts.
+    pub fn from_json_text(
+        text: &str,
+        default_namespace: &str,
+    ) -> Result<(Self, ObjectFacts), ReadError> {
+        let document = match serde_json::from_str::<Document>(text) {
+            Ok(document) => document,
+            Err(_) => return Self::from_json_text_precisely(text, default_namespace),
+        };
+        let metadata = document.metadata.unwrap_or_default();
+        let facts = ObjectFacts {
+            has_annotations: metadata.annotations.is_some(),
+            being_deleted: metadata.deletion_timestamp.is_some(),
+        };
+        let mut violations = Vec::new();
+        let name = metadata
+            .name
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| {
+                violations.push(Violation::new("metadata.name", "is required"));
+                String::new()
+            });
+        let metadata_view = Metadata {
+            name,
+            namespace: metadata
+                .namespace
+                .filter(|namespace| !namespace.is_empty())
+                .unwrap_or_else(|| default_namespace.to_string()),
+            uid: metadata.uid,
+            labels: metadata.labels.unwrap_or_default(),
+            annotations: metadata.annotations.unwrap_or_default(),
+        };
+        let spec = document.spec.unwrap_or_default();
+        let sources = [
+            spec.predictor.as_ref(),
+            spec.transformer.as_ref(),
+            spec.explainer.as_ref(),
+        ];
+        let status_deployment_mode = document
+            .status
+            .and_then(|status| status.deployment_mode)
+            .filter(|mode| !mode.is_empty());
+        Self::assemble(metadata_view, sources, status_deployment_mode, violations)
+            .map(|isvc| (isvc, facts))
+            .map_err(ReadError::Invalid)
+    }
+
+    fn from_json_text_precisely(
+        text: &str,
+        default_namespace: &str,
+    ) -> Result<(Self, ObjectFacts), ReadError> {
+        let object: Value =
+            serde_json::from_str(text).map_err(|error| ReadError::NotJson(error.to_string()))?;
+        if !object.is_object() {
+            return Err(ReadError::NotAnObject);
+        }
+        let metadata = object.get("metadata");
+        let facts = ObjectFacts {
+            has_annotations: metadata
+                .and_then(|metadata| metadata.get("annotations"))
+                .is_some_and(|annotations| !annotations.is_null()),
+            being_deleted: metadata
+                .and_then(|metadata| metadata.get("deletionTimestamp"))
+                .is_some_and(|timestamp| !timestamp.is_null()),
+        };
+        Self::from_json(&object, default_namespace)
+            .map(|isvc| (isvc, facts))
+            .map_err(ReadError::Invalid)
+    }
+
+    /// The common tail of both readers: components, service names, and the verdict.
+    fn assemble(
+        metadata: Metadata,
+        sources: [Option<&Value>; 3],
+        status_deployment_mode: Option<String>,
+        mut violations: Vec<Violation>,
+    ) -> Result<Self, Vec<Violation>> {
+        let Metadata {
+            name,
+            namespace,
+            uid,
+            labels,
+            annotations,
+        } = metadata;
+        let predictor_variant = sources[0]
             .and_then(|predictor| predictor.get("name"))
             .and_then(Value::as_str)
             .filter(|variant| !variant.is_empty());
         let mut components = Vec::new();
-        for kind in ComponentKind::ALL {
-            let Some(component) = spec.get(kind.key()).filter(|value| !value.is_null()) else {
+        for (kind, source) in ComponentKind::ALL.into_iter().zip(sources) {
+            let Some(component) = source.filter(|value| !value.is_null()) else {
                 continue;
             };
             let field = format!("spec.{}", kind.key());
@@ -171,12 +275,6 @@ impl InferenceService {
         if components.first().map(|component| component.kind) != Some(ComponentKind::Predictor) {
             violations.push(Violation::new("spec.predictor", "is required"));
         }
-        let status_deployment_mode = object
-            .get("status")
-            .and_then(|status| status.get("deploymentMode"))
-            .and_then(Value::as_str)
-            .filter(|mode| !mode.is_empty())
-            .map(str::to_string);
         if violations.is_empty() {
             Ok(Self {
                 name,
@@ -191,6 +289,76 @@ impl InferenceService {
             Err(violations)
         }
     }
+}
+
+/// Facts about the object itself that admission needs beside the routing view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectFacts {
+    /// `metadata.annotations` is a map (not absent or null): patches add keys to it one by one.
+    pub has_annotations: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub being_deleted: bool,
+}
+
+/// Why [`InferenceService::from_json_text`] could not give a routing view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    NotJson(String),
+    NotAnObject,
+    Invalid(Vec<Violation>),
+}
+
+struct Metadata {
+    name: String,
+    namespace: String,
+    uid: Option<String>,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+/// The typed shape of the fields routing reads; serde skips all others without building them.
+#[derive(Deserialize)]
+struct Document {
+    #[serde(default)]
+    metadata: Option<MetadataDocument>,
+    #[serde(default)]
+    spec: Option<SpecDocument>,
+    #[serde(default)]
+    status: Option<StatusDocument>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct MetadataDocument {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    deletion_timestamp: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize, Default)]
+struct SpecDocument {
+    #[serde(default)]
+    predictor: Option<Value>,
+    #[serde(default)]
+    transformer: Option<Value>,
+    #[serde(default)]
+    explainer: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusDocument {
+    #[serde(default)]
+    deployment_mode: Option<String>,
 }
 
 fn string_map(
@@ -332,6 +500,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(isvc.components[0].service_name, "m-v2-predictor");
+    }
+
+    /// The fast typed reader and the precise one give the same view (or the same violations)
+    /// for every shape, including the ones where the typed read fails and falls back.
+    #[test]
+    fn both_readers_agree() {
+        let objects = [
+            json!({"metadata": {"name": "m", "namespace": "ns", "uid": "u", "labels": {"a": "b"},
+                    "annotations": {"x/y": "z"}, "managedFields": [{"manager": "kubectl"}]},
+                   "spec": {"predictor": {"name": "v", "timeout": 5, "model": {"ports": [{"name": "grpc", "containerPort": 9000}]}},
+                            "transformer": {"containers": [{"ports": [{"containerPort": 8080}]}]},
+                            "explainer": null, "other": 1},
+                   "status": {"deploymentMode": "Standard", "url": "x"}}),
+            json!({"metadata": {"name": "m", "namespace": "", "annotations": null}, "spec": {"predictor": {}}}),
+            json!({"metadata": {"name": "m", "uid": 7}, "spec": {"predictor": {}}, "status": {"deploymentMode": 3}}),
+            json!({"metadata": {"name": "m", "labels": {"a": 1}}, "spec": {"predictor": {}}}),
+            json!({"metadata": {"name": ""}, "spec": {"transformer": {}}}),
+            json!({"metadata": null, "spec": null}),
+            json!({"spec": {"predictor": "x", "transformer": {"timeout": "30s"}}}),
+        ];
+        for object in objects {
+            let precise = InferenceService::from_json(&object, "default");
+            let fast = InferenceService::from_json_text(&object.to_string(), "default")
+                .map(|(isvc, _)| isvc)
+                .map_err(|error| match error {
+                    ReadError::Invalid(violations) => violations,
+                    other => panic!("{other:?}"),
+                });
+            assert_eq!(fast, precise, "{object}");
+        }
+        let (_, facts) = InferenceService::from_json_text(
+            r#"{"metadata": {"name": "m", "annotations": {}, "deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"predictor": {}}}"#,
+            "ns",
+        )
+        .unwrap();
+        assert_eq!(
+            facts,
+            ObjectFacts {
+                has_annotations: true,
+                being_deleted: true
+            }
+        );
+        let (_, facts) = InferenceService::from_json_text(
+            r#"{"metadata": {"name": "m", "annotations": null}, "spec": {"predictor": {}}}"#,
+            "ns",
+        )
+        .unwrap();
+        assert!(!facts.has_annotations && !facts.being_deleted);
+        assert_eq!(
+            InferenceService::from_json_text("[1]", "ns").unwrap_err(),
+            ReadError::NotAnObject
+        );
     }
 
     #[test]

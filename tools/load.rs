@@ -9,7 +9,10 @@
 //!
 //! `--in-process-echo` starts the same server stack (TLS, router, handler execution) in this
 //! process with a constant allowed-review handler on 127.0.0.1:0, so a baseline for the server
-//! overhead comes from the same binary and run. The server then shares the CPU with the load
+//! overhead comes from the same binary and run; `--in-process-webhook` starts it with the real
+//! admission handler (`--config`, or KServe's shipped config), and `--compare` runs the echo
+//! baseline and then the webhook with the same body and settings and prints their ratio, which
+//! does not depend on the machine. The server then shares the CPU with the load
 //! generator, which is what a loopback measurement on one machine means anyway.
 //!
 //! The target must be loopback (127.0.0.0/8, ::1 or `localhost`): this tool is for measuring
@@ -24,12 +27,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
+use isvc_ingress::admission::{AdmissionState, Webhook};
 use isvc_ingress::client::{self, ClientTls, Connection, HttpVersion};
+use isvc_ingress::config::KserveConfig;
 use isvc_ingress::duration::{format_duration, parse_duration};
 use isvc_ingress::metrics::Metrics;
+use isvc_ingress::plan::Policy;
 use isvc_ingress::server::echo::StaticAllowHandler;
 use isvc_ingress::server::{
-    CancellationToken, HandlerExecution, Readiness, RunningServer, ServeArgs, start_server,
+    AdmissionHandler, CancellationToken, HandlerExecution, Readiness, RunningServer, ServeArgs,
+    start_server,
 };
 
 /// Longest accepted `--duration`.
@@ -51,8 +58,8 @@ struct Args {
     /// Name to verify the server certificate for (SNI).
     #[arg(long, default_value = "localhost")]
     server_name: String,
-    /// PEM CA that signed the server certificate (not needed with --in-process-echo).
-    #[arg(long, required_unless_present = "in_process_echo")]
+    /// PEM CA that signed the server certificate (not needed in the in-process modes).
+    #[arg(long, required_unless_present_any = ["in_process_echo", "in_process_webhook", "compare"])]
     cacert: Option<PathBuf>,
     /// Request body file; default: a small InferenceService CREATE AdmissionReview.
     #[arg(long)]
@@ -76,9 +83,19 @@ struct Args {
     #[arg(long)]
     json: bool,
     /// Start the server stack in this process with a constant allowed-review handler.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["in_process_webhook", "compare"])]
     in_process_echo: bool,
-    /// With --in-process-echo: where the handler runs.
+    /// Start the server stack in this process with the real admission handler.
+    #[arg(long, conflicts_with = "compare")]
+    in_process_webhook: bool,
+    /// Run the echo baseline, then the real handler, with the same body and settings.
+    #[arg(long)]
+    compare: bool,
+    /// KServe config of the in-process webhook (ConfigMap YAML or ingress JSON); default: the
+    /// configuration KServe ships.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// In the in-process modes: where the handler runs.
     #[arg(long, value_enum, default_value_t = HandlerExecution::Blocking)]
     handler_execution: HandlerExecution,
     /// Instead of a timed run: open N connections at once, one request each.
@@ -328,8 +345,7 @@ async fn timed_run(args: &Args, target: Arc<Target>, body: Bytes) -> Result<RunR
     let elapsed = started.elapsed().as_secs_f64();
     Ok(RunReport {
         target: target.label.clone(),
-        handler_execution: args
-            .in_process_echo
+        handler_execution: (args.in_process_echo || args.in_process_webhook || args.compare)
             .then(|| format!("{:?}", args.handler_execution).to_lowercase()),
         protocol: if args.http2 { "HTTP/2" } else { "HTTP/1.1" },
         path: args.path.clone(),
@@ -406,7 +422,49 @@ async fn burst_run(
     Ok(report)
 }
 
-async fn start_in_process(args: &Args) -> Result<(RunningServer, CancellationToken), LoadError> {
+/// The handler an in-process server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InProcess {
+    Echo,
+    Webhook,
+}
+
+impl InProcess {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Echo => "in-process echo",
+            Self::Webhook => "in-process webhook",
+        }
+    }
+
+    fn handler(self, args: &Args) -> Result<Arc<dyn AdmissionHandler>, LoadError> {
+        Ok(match self {
+            Self::Echo => Arc::new(StaticAllowHandler),
+            Self::Webhook => {
+                let config = match &args.config {
+                    None => KserveConfig::shipped(),
+                    Some(path) => {
+                        let text =
+                            std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+                                path: path.clone(),
+                                source,
+                            })?;
+                        KserveConfig::from_text(&text).map_err(|error| {
+                            LoadError::Usage(format!("{}: {error}", path.display()))
+                        })?
+                    }
+                };
+                let state = AdmissionState::new(config, Policy::default(), "kserve");
+                Arc::new(Webhook::new(Arc::new(state)))
+            }
+        })
+    }
+}
+
+async fn start_in_process(
+    args: &Args,
+    handler: Arc<dyn AdmissionHandler>,
+) -> Result<(RunningServer, CancellationToken), LoadError> {
     #[derive(Parser)]
     struct ServeCli {
         #[command(flatten)]
@@ -428,14 +486,8 @@ async fn start_in_process(args: &Args) -> Result<(RunningServer, CancellationTok
     let readiness = Readiness::new();
     readiness.set_caches_synced(true);
     let shutdown = CancellationToken::new();
-    let running = start_server(
-        &serve,
-        Arc::new(StaticAllowHandler),
-        Metrics::new(),
-        readiness,
-        shutdown.clone(),
-    )
-    .await?;
+    let running =
+        start_server(&serve, handler, Metrics::new(), readiness, shutdown.clone()).await?;
     Ok((running, shutdown))
 }
 
@@ -464,90 +516,116 @@ async fn run(args: Args) -> Result<(), LoadError> {
     } else {
         HttpVersion::Http1
     };
-    let mut in_process = None;
-    let target = if args.in_process_echo {
-        let (running, shutdown) = start_in_process(&args).await?;
-        let ca = running
-            .self_signed_ca_pem()
-            .expect("self-signed server has a CA")
-            .as_bytes()
-            .to_vec();
-        let target = Target::new(
-            running.webhook_addr(),
-            "localhost".to_owned(),
-            &ClientTls::new(ca, version),
-            format!("in-process echo at {}", running.webhook_addr()),
-        )?;
-        in_process = Some((running, shutdown));
-        target
+    let modes: Vec<Option<InProcess>> = if args.compare {
+        vec![Some(InProcess::Echo), Some(InProcess::Webhook)]
+    } else if args.in_process_echo {
+        vec![Some(InProcess::Echo)]
+    } else if args.in_process_webhook {
+        vec![Some(InProcess::Webhook)]
     } else {
-        let addr = loopback_addr(&args.addr).await?;
-        let cacert = args.cacert.as_ref().expect("required by clap");
-        let ca = std::fs::read(cacert).map_err(|source| LoadError::Read {
-            path: cacert.clone(),
-            source,
-        })?;
-        Target::new(
-            addr,
-            args.server_name.clone(),
-            &ClientTls::new(ca, version),
-            addr.to_string(),
-        )?
+        vec![None]
     };
-    let target = Arc::new(target);
-
-    if let Some(n) = args.burst {
-        let report = burst_run(&args, target, body, n).await?;
-        if args.json {
-            println!("{}", serde_json::to_string(&report).expect("serialisable"));
-        } else {
-            println!("target:      {} ({})", report.target, report.protocol);
-            println!(
-                "burst:       {} connections: {} answered ({} with 200), {} refused, {} hung (>{}s)",
-                report.connections,
-                report.answered,
-                report.answered_ok,
-                report.refused,
-                report.hung,
-                BURST_HANG.as_secs()
-            );
-            print_latency(&report.latency);
+    let mut throughputs = Vec::new();
+    for mode in modes {
+        let mut in_process = None;
+        let target = match mode {
+            Some(handler) => {
+                let (running, shutdown) = start_in_process(&args, handler.handler(&args)?).await?;
+                let ca = running
+                    .self_signed_ca_pem()
+                    .expect("self-signed server has a CA")
+                    .as_bytes()
+                    .to_vec();
+                let target = Target::new(
+                    running.webhook_addr(),
+                    "localhost".to_owned(),
+                    &ClientTls::new(ca, version),
+                    format!("{} at {}", handler.label(), running.webhook_addr()),
+                )?;
+                in_process = Some((running, shutdown));
+                target
+            }
+            None => {
+                let addr = loopback_addr(&args.addr).await?;
+                let cacert = args.cacert.as_ref().expect("required by clap");
+                let ca = std::fs::read(cacert).map_err(|source| LoadError::Read {
+                    path: cacert.clone(),
+                    source,
+                })?;
+                Target::new(
+                    addr,
+                    args.server_name.clone(),
+                    &ClientTls::new(ca, version),
+                    addr.to_string(),
+                )?
+            }
+        };
+        let target = Arc::new(target);
+        match args.burst {
+            Some(n) => print_burst(&args, &burst_run(&args, target, body.clone(), n).await?),
+            None => {
+                let report = timed_run(&args, target, body.clone()).await?;
+                throughputs.push(report.requests_per_second);
+                print_timed(&args, &report);
+            }
         }
-    } else {
-        let report = timed_run(&args, target, body).await?;
-        if args.json {
-            println!("{}", serde_json::to_string(&report).expect("serialisable"));
-        } else {
-            println!(
-                "target:      {}{}",
-                report.target,
-                report
-                    .handler_execution
-                    .as_deref()
-                    .map(|e| format!(" (handler on {e})"))
-                    .unwrap_or_default()
-            );
-            println!(
-                "protocol:    {}   concurrency {}   connections {}   path {}   body {} B",
-                report.protocol,
-                report.concurrency,
-                report.connections,
-                report.path,
-                report.body_bytes
-            );
-            println!(
-                "requests:    {} in {:.2}s = {:.0} req/s   errors {}",
-                report.requests, report.duration_s, report.requests_per_second, report.errors
-            );
-            print_latency(&report.latency);
+        if let Some((running, shutdown)) = in_process {
+            shutdown.cancel();
+            running.wait().await?;
         }
     }
-
-    if let Some((running, shutdown)) = in_process {
-        shutdown.cancel();
-        running.wait().await?;
+    if let [echo, webhook] = throughputs[..]
+        && !args.json
+    {
+        println!(
+            "ratio:       webhook / echo throughput = {:.0}%",
+            100.0 * webhook / echo
+        );
     }
     Ok(())
+}
+
+fn print_burst(args: &Args, report: &BurstReport) {
+    if args.json {
+        println!("{}", serde_json::to_string(report).expect("serialisable"));
+        return;
+    }
+    println!("target:      {} ({})", report.target, report.protocol);
+    println!(
+        "burst:       {} connections: {} answered ({} with 200), {} refused, {} hung (>{}s)",
+        report.connections,
+        report.answered,
+        report.answered_ok,
+        report.refused,
+        report.hung,
+        BURST_HANG.as_secs()
+    );
+    print_latency(&report.latency);
+}
+
+fn print_timed(args: &Args, report: &RunReport) {
+    if args.json {
+        println!("{}", serde_json::to_string(report).expect("serialisable"));
+        return;
+    }
+    println!(
+        "target:      {}{}",
+        report.target,
+        report
+            .handler_execution
+            .as_deref()
+            .map(|e| format!(" (handler on {e})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "protocol:    {}   concurrency {}   connections {}   path {}   body {} B",
+        report.protocol, report.concurrency, report.connections, report.path, report.body_bytes
+    );
+    println!(
+        "requests:    {} in {:.2}s = {:.0} req/s   errors {}",
+        report.requests, report.duration_s, report.requests_per_second, report.errors
+    );
+    print_latency(&report.latency);
 }
 
 fn main() -> ExitCode {

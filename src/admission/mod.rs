@@ -9,13 +9,14 @@ pub mod respond;
 pub mod review;
 
 use crate::config::{CONFIG_MAP_NAME, ConfigError, KserveConfig};
-use crate::isvc::{self, InferenceService};
+use crate::isvc::{self, InferenceService, ReadError};
 use crate::plan::{self, Policy, Rejection};
 use crate::reconcile::HostIndex;
 use crate::violation::{self, Violation};
 use respond::Denial;
 use review::{Request, Unusable};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
@@ -272,28 +273,31 @@ fn answer(endpoint: Endpoint, request: &Request, state: &AdmissionState) -> Answ
     }
 }
 
-/// The request's object, which CREATE and UPDATE must carry.
-fn object(request: &Request) -> Result<&Value, Answer> {
-    match &request.object {
-        Some(object @ Value::Object(_)) => Ok(object),
-        Some(_) => Err(Answer::unusable("request.object is not a JSON object")),
-        None => Err(Answer::unusable(format!(
+/// The raw JSON of the request's object, which CREATE and UPDATE must carry.
+fn raw_object(request: &Request) -> Result<&str, Answer> {
+    match request.object.as_deref().map(RawValue::get) {
+        Some(text) if text != "null" => Ok(text),
+        _ => Err(Answer::unusable(format!(
             "request.object is missing from a {} request",
             request.operation
         ))),
     }
 }
 
-/// Plans the request's ISVC; `Err` is the answer to give instead.
-fn plan_request(
-    request: &Request,
-    object: &Value,
-    state: &AdmissionState,
-) -> Result<plan::RoutePlan, Answer> {
-    let namespace = request.namespace.as_deref().unwrap_or("default");
-    let isvc = InferenceService::from_json(object, namespace)
-        .map_err(|violations| Answer::rejected(&violations, Vec::new()))?;
-    plan::plan(&isvc, &state.config(), state.policy()).map_err(
+/// The request's object as a JSON object, for the paths that patch or read it whole.
+fn object(request: &Request) -> Result<Value, Answer> {
+    let text = raw_object(request)?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(object @ Value::Object(_)) => Ok(object),
+        _ => Err(Answer::unusable(NOT_AN_OBJECT)),
+    }
+}
+
+const NOT_AN_OBJECT: &str = "request.object is not a JSON object";
+
+/// Plans an ISVC; `Err` is the answer to give instead.
+fn plan_isvc(isvc: &InferenceService, state: &AdmissionState) -> Result<plan::RoutePlan, Answer> {
+    plan::plan(isvc, &state.config(), state.policy()).map_err(
         |Rejection {
              violations,
              warnings,
@@ -301,32 +305,37 @@ fn plan_request(
     )
 }
 
-/// An object being deleted only sheds finalizers: never block it on routing rules, or a config
-/// change could leave it undeletable.
-fn is_being_deleted(object: &Value) -> bool {
-    object
-        .get("metadata")
-        .and_then(|metadata| metadata.get("deletionTimestamp"))
-        .is_some_and(|timestamp| !timestamp.is_null())
-}
-
 fn inference_service(endpoint: Endpoint, request: &Request, state: &AdmissionState) -> Answer {
-    let object = match object(request) {
-        Ok(object) => object,
+    let text = match raw_object(request) {
+        Ok(text) => text,
         Err(answer) => return answer,
     };
-    if is_being_deleted(object) {
+    let namespace = request.namespace.as_deref().unwrap_or("default");
+    let (isvc, facts) = match InferenceService::from_json_text(text, namespace) {
+        Ok(read) => read,
+        Err(ReadError::Invalid(violations)) => return Answer::rejected(&violations, Vec::new()),
+        Err(ReadError::NotJson(_) | ReadError::NotAnObject) => {
+            return Answer::unusable(NOT_AN_OBJECT);
+        }
+    };
+    // An object being deleted only sheds finalizers: never block it on routing rules, or a
+    // config change could leave it undeletable.
+    if facts.being_deleted {
         return Answer::allow();
     }
-    let planned = match plan_request(request, object, state) {
+    let planned = match plan_isvc(&isvc, state) {
         Ok(planned) => planned,
         Err(answer) => return answer,
     };
-    if let Some(refusal) = host_conflicts(&planned, object, state) {
+    if let Some(refusal) = host_conflicts(&planned, &isvc, state) {
         return refusal;
     }
     let patch = match endpoint {
-        Endpoint::Mutate => Some(patch::annotations(object, &planned)),
+        Endpoint::Mutate => Some(patch::annotations(
+            &isvc.annotations,
+            facts.has_annotations,
+            &planned,
+        )),
         Endpoint::Validate => None,
     };
     Answer::Allow {
@@ -339,7 +348,7 @@ fn inference_service(endpoint: Endpoint, request: &Request, state: &AdmissionSta
 /// (403), naming the holder.
 fn host_conflicts(
     planned: &plan::RoutePlan,
-    object: &Value,
+    isvc: &InferenceService,
     state: &AdmissionState,
 ) -> Option<Answer> {
     let index = state.hosts.as_ref()?;
@@ -347,11 +356,7 @@ fn host_conflicts(
     if conflicts.is_empty() {
         return None;
     }
-    let overrides_host = object
-        .get("metadata")
-        .and_then(|metadata| metadata.get("annotations"))
-        .and_then(|annotations| annotations.get(plan::annotations::HOST))
-        .is_some();
+    let overrides_host = isvc.annotations.contains_key(plan::annotations::HOST);
     let field = if overrides_host {
         plan::annotations::annotation_field(plan::annotations::HOST)
     } else {
@@ -376,9 +381,13 @@ fn status(request: &Request, state: &AdmissionState) -> Answer {
         Ok(object) => object,
         Err(answer) => return answer,
     };
-    match plan_request(request, object, state) {
+    let namespace = request.namespace.as_deref().unwrap_or("default");
+    let Ok(isvc) = InferenceService::from_json(&object, namespace) else {
+        return Answer::allow();
+    };
+    match plan_isvc(&isvc, state) {
         Ok(planned) => Answer::Allow {
-            patch: Some(patch::status(object, &planned)),
+            patch: Some(patch::status(&object, &planned)),
             warnings: Vec::new(),
         },
         Err(_) => Answer::allow(),

@@ -7,10 +7,16 @@ use crate::plan::annotations::OUTPUT_KEYS;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// Writes the plan's output annotations and the normalised deployment mode; removes stale
-/// output annotations; leaves every other annotation alone.
-pub fn annotations(object: &Value, plan: &RoutePlan) -> Patch {
+/// output annotations; leaves every other annotation alone. `current` is the object's
+/// annotations, `has_annotations` whether it has a map at all (absent or null: added whole).
+pub fn annotations(
+    current: &BTreeMap<String, String>,
+    has_annotations: bool,
+    plan: &RoutePlan,
+) -> Patch {
     let mut desired: Vec<(&str, &str)> = plan
         .annotations
         .iter()
@@ -20,11 +26,7 @@ pub fn annotations(object: &Value, plan: &RoutePlan) -> Patch {
         desired.push((crate::plan::DEPLOYMENT_MODE_ANNOTATION, mode));
     }
     let mut operations = Vec::new();
-    let existing = object
-        .get("metadata")
-        .and_then(|metadata| metadata.get("annotations"))
-        .and_then(Value::as_object);
-    let Some(existing) = existing else {
+    if !has_annotations {
         let map: Map<String, Value> = desired
             .iter()
             .map(|(key, value)| (key.to_string(), Value::String(value.to_string())))
@@ -34,17 +36,17 @@ pub fn annotations(object: &Value, plan: &RoutePlan) -> Patch {
             Value::Object(map),
         ));
         return Patch(operations);
-    };
+    }
     for (key, value) in &desired {
         let pointer = PointerBuf::from_tokens(["metadata", "annotations", key]);
-        match existing.get(*key) {
-            Some(Value::String(current)) if current == value => {}
+        match current.get(*key) {
+            Some(existing) if existing == value => {}
             Some(_) => operations.push(replace(pointer, Value::String(value.to_string()))),
             None => operations.push(add(pointer, Value::String(value.to_string()))),
         }
     }
     for key in OUTPUT_KEYS {
-        if existing.contains_key(key) && !desired.iter().any(|(wanted, _)| *wanted == key) {
+        if current.contains_key(key) && !desired.iter().any(|(wanted, _)| *wanted == key) {
             operations.push(remove(PointerBuf::from_tokens([
                 "metadata",
                 "annotations",

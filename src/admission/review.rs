@@ -8,7 +8,6 @@
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -67,8 +66,9 @@ pub struct Request {
     #[serde(default)]
     pub namespace: Option<String>,
     pub operation: String,
+    /// Kept as raw JSON: the ISVC path reads only the fields routing needs from it.
     #[serde(default)]
-    pub object: Option<Value>,
+    pub object: Option<Box<RawValue>>,
     #[serde(default)]
     pub old_object: Option<IgnoredAny>,
     #[serde(default)]
@@ -84,6 +84,15 @@ struct Envelope<'a> {
     request: Option<&'a RawValue>,
 }
 
+/// The common case in one pass: a well-formed v1 review.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WellFormed {
+    api_version: String,
+    kind: String,
+    request: Request,
+}
+
 #[derive(Deserialize)]
 struct UidOnly {
     uid: Option<String>,
@@ -92,6 +101,12 @@ struct UidOnly {
 /// Decodes a body: `Err(DecodeError)` for a body that is not an AdmissionReview,
 /// `Ok(Err(Unusable))` for a review whose request is missing or malformed.
 pub fn decode(body: &[u8]) -> Result<Result<Request, Unusable>, DecodeError> {
+    if let Ok(review) = serde_json::from_slice::<WellFormed>(body)
+        && review.api_version == API_VERSION
+        && review.kind == KIND
+    {
+        return Ok(Ok(review.request));
+    }
     let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|error| {
         // Tell "not JSON" from "JSON, but not a review object".
         match serde_json::from_slice::<IgnoredAny>(body) {

@@ -150,7 +150,10 @@ pub struct ComponentPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoutePlan {
+    /// Serialised by the caller, next to the fields it adds (`render`'s `ok`).
+    #[serde(skip)]
     pub name: String,
+    #[serde(skip)]
     pub namespace: String,
     pub mode: DeploymentMode,
     pub route_kind: RouteKind,
