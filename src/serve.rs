@@ -126,7 +126,9 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     server::shutdown::cancel_on_signals(shutdown.clone()).map_err(ServeError::Signals)?;
     let readiness = Readiness::new();
     let metrics = Metrics::new();
-    let cluster = if args.standalone {
+    // A self-signed in-memory CA changes on every start, so no cluster could call this webhook:
+    // --self-signed is a local trial and never touches the cluster of the user's kubeconfig.
+    let cluster = if args.standalone || args.self_signed {
         None
     } else {
         connect_to_cluster().await

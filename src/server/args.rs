@@ -81,7 +81,7 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 
     /// Serve with an in-memory CA and certificate (SANs localhost, 127.0.0.1, ::1 and the host
-    /// name) and print the CA PEM to stdout. For local testing only.
+    /// name) and print the CA PEM to stdout. For local trials only: implies --standalone.
     #[arg(long, env = "ISVC_INGRESS_SELF_SIGNED")]
     pub self_signed: bool,
 
