@@ -127,16 +127,8 @@ impl CertificateAuthority {
         &self.ca_pem
     }
 
-    /// Issues a client certificate named `common_name` (extended key usage clientAuth), for a
-    /// server started with `--client-ca`.
-    pub fn issue_client(&self, common_name: &str) -> Result<CertificateBundle, CertsError> {
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, common_name);
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    /// Signs a leaf certificate with a fresh key, a random serial and this CA's validity.
+    fn sign_leaf(&self, mut params: CertificateParams) -> Result<CertificateBundle, CertsError> {
         params.use_authority_key_identifier_extension = true;
         params.serial_number = Some(random_serial()?);
         validity(&mut params, self.days);
@@ -147,6 +139,19 @@ impl CertificateAuthority {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
+    }
+
+    /// Issues a client certificate named `common_name` (extended key usage clientAuth), for a
+    /// server started with `--client-ca`.
+    pub fn issue_client(&self, common_name: &str) -> Result<CertificateBundle, CertsError> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign_leaf(params)
     }
 
     /// Issues a serving certificate for `hosts` (DNS names or IP addresses; the first one is
@@ -162,16 +167,7 @@ impl CertificateAuthority {
         // ECDSA keys sign; keyEncipherment would only be meaningful for RSA key transport.
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        params.serial_number = Some(random_serial()?);
-        validity(&mut params, self.days);
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(CertificateBundle {
-            ca_pem: self.ca_pem.clone(),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        self.sign_leaf(params)
     }
 }
 

@@ -43,7 +43,22 @@ pub struct RenderArgs {
     /// KServe config (ConfigMap YAML or ingress JSON); default: the configuration KServe ships.
     #[arg(long, env = "ISVC_INGRESS_CONFIG", value_name = "FILE")]
     pub config: Option<String>,
-    /// A domain override hosts may use besides ingressDomain and additionalIngressDomains.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// `json`: one plan object per ISVC; `yaml`: the route manifests, ready for `kubectl apply -f -`.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
+    pub output: OutputFormat,
+    /// InferenceService file, or `-` for standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+}
+
+/// What the platform team decides beyond the KServe config; the same flags for `render` and
+/// `serve`, so a `render` shows what the webhook will answer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// A domain override hosts may use besides ingressDomain and additionalIngressDomains
+    /// (repeatable, or comma-separated).
     #[arg(
         long = "allowed-domain",
         env = "ISVC_INGRESS_ALLOWED_DOMAIN",
@@ -51,7 +66,8 @@ pub struct RenderArgs {
         value_name = "DOMAIN"
     )]
     pub allowed_domains: Vec<String>,
-    /// A gateway `<namespace>/<name>` ISVCs may name besides the configured ones.
+    /// A gateway `<namespace>/<name>` ISVCs may name besides the configured ones (repeatable, or
+    /// comma-separated).
     #[arg(
         long = "allowed-gateway",
         env = "ISVC_INGRESS_ALLOWED_GATEWAY",
@@ -59,8 +75,9 @@ pub struct RenderArgs {
         value_name = "GATEWAY"
     )]
     pub allowed_gateways: Vec<String>,
-    /// Who writes Ingresses, HTTPRoutes and VirtualServices (as `serve --route-owner`): with
-    /// `isvc-ingress`, KServe's disableIngressCreation/disableIstioVirtualHost only keep KServe away.
+    /// Who writes Ingresses, HTTPRoutes and VirtualServices: `kserve` (KServe's controller; the
+    /// reconciler writes only DomainMappings and the status) or `isvc-ingress` (KServe must then
+    /// have disableIngressCreation and disableIstioVirtualHost set). See docs/operations.md.
     #[arg(
         long,
         env = "ISVC_INGRESS_ROUTE_OWNER",
@@ -68,12 +85,16 @@ pub struct RenderArgs {
         default_value = "kserve"
     )]
     pub route_owner: crate::plan::RouteOwner,
-    /// `json`: one plan object per ISVC; `yaml`: the route manifests, ready for `kubectl apply -f -`.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
-    pub output: OutputFormat,
-    /// InferenceService file, or `-` for standard input.
-    #[arg(value_name = "FILE|-")]
-    pub file: String,
+}
+
+impl PolicyArgs {
+    pub fn policy(&self) -> Policy {
+        Policy {
+            allowed_domains: self.allowed_domains.clone(),
+            allowed_gateways: self.allowed_gateways.clone(),
+            route_owner: self.route_owner,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -257,11 +278,7 @@ fn render(
     stderr: &mut dyn Write,
 ) -> Result<u8, UsageError> {
     let config = load_config(args.config.as_deref(), stderr)?;
-    let policy = Policy {
-        allowed_domains: args.allowed_domains.clone(),
-        allowed_gateways: args.allowed_gateways.clone(),
-        route_owner: args.route_owner,
-    };
+    let policy = args.policy.policy();
     let text = read_input(&args.file)?;
     let objects = read_inference_services(&text, &args.file, stderr)?;
     let results: Vec<Rendered> = objects

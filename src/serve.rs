@@ -4,7 +4,6 @@
 use crate::admission::{AdmissionState, Webhook};
 use crate::config::KserveConfig;
 use crate::metrics::Metrics;
-use crate::plan::Policy;
 use crate::reconcile::{HostIndex, ReconcileMetrics, ReplanTrigger};
 use crate::server::{self, CancellationToken, Readiness, ServeArgs};
 use std::sync::Arc;
@@ -114,11 +113,7 @@ impl CachesSynced {
 /// Runs until SIGTERM/SIGINT and a graceful drain.
 pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let config = load_config(args)?;
-    let policy = Policy {
-        allowed_domains: args.allowed_domains.clone(),
-        allowed_gateways: args.allowed_gateways.clone(),
-        route_owner: args.route_owner,
-    };
+    let policy = args.policy.policy();
     for conflict in policy.route_owner.conflicts_with(&config) {
         tracing::warn!("{conflict}");
     }

@@ -165,12 +165,8 @@ pub(super) fn plan_standard(
         }
         return;
     }
+    let scheme = external_scheme(plan, config);
     let settings = &plan.routing.settings;
-    let scheme = if settings.tls_secret.is_some() {
-        "https"
-    } else {
-        config.ingress.url_scheme.as_str()
-    };
     let top_host = match &settings.host {
         Some(host) => Some(host.clone()),
         None => render_domain(&isvc.name, isvc, config, findings).inspect(|host| {
@@ -203,18 +199,16 @@ pub(super) fn plan_standard(
     let Some(top_host) = top_host else {
         return;
     };
-    if plan.route_kind == RouteKind::HttpRoute {
-        plan.routing.additional_hosts = additional_hosts(&top_host, config, findings);
-    }
-    plan.path = plan_path(plan, isvc, config);
-    plan.url = Some(match &plan.path {
-        Some(path) => format!("{scheme}://{}{path}", config.ingress.ingress_domain),
-        None => url(scheme, &top_host),
-    });
-    plan.hosts = std::iter::once(top_host.clone())
-        .chain(plan.routing.additional_hosts.iter().cloned())
-        .collect();
-    plan.routing.top_host = Some(top_host);
+    let serves_additional_hosts = plan.route_kind == RouteKind::HttpRoute;
+    publish_external(
+        plan,
+        isvc,
+        config,
+        scheme,
+        top_host,
+        serves_additional_hosts,
+        findings,
+    );
 }
 
 /// Knative mode: predicted Knative hosts; a VirtualService, a DomainMapping or Knative alone.
@@ -256,12 +250,8 @@ pub(super) fn plan_knative(
         plan.url = plan.address.clone();
         return;
     }
+    let scheme = external_scheme(plan, config);
     let settings = &plan.routing.settings;
-    let scheme = if settings.tls_secret.is_some() {
-        "https"
-    } else {
-        config.ingress.url_scheme.as_str()
-    };
     let (top_host, source) = match (&settings.host, plan.route_kind) {
         (Some(host), RouteKind::VirtualService | RouteKind::DomainMapping) => {
             (host.clone(), HostSource::Override)
@@ -277,18 +267,50 @@ pub(super) fn plan_knative(
         ),
     };
     check_host(&top_host, "top-level", source, findings);
-    if has_virtual_service {
+    publish_external(
+        plan,
+        isvc,
+        config,
+        scheme,
+        top_host,
+        has_virtual_service,
+        findings,
+    );
+}
+
+/// The external half of a plan, the same in both modes: additional hosts (when the route kind
+/// serves them), the path, `status.url` (path-based on the shared host when a path applies)
+/// and the external hosts, top-level first.
+fn publish_external(
+    plan: &mut RoutePlan,
+    isvc: &InferenceService,
+    config: &KserveConfig,
+    scheme: &str,
+    top_host: String,
+    serves_additional_hosts: bool,
+    findings: &mut Findings,
+) {
+    if serves_additional_hosts {
         plan.routing.additional_hosts = additional_hosts(&top_host, config, findings);
     }
     plan.path = plan_path(plan, isvc, config);
     plan.url = Some(match &plan.path {
-        Some(path) => format!("{scheme}://{domain}{path}"),
+        Some(path) => format!("{scheme}://{}{path}", config.ingress.ingress_domain),
         None => url(scheme, &top_host),
     });
     plan.hosts = std::iter::once(top_host.clone())
         .chain(plan.routing.additional_hosts.iter().cloned())
         .collect();
     plan.routing.top_host = Some(top_host);
+}
+
+/// `https` when the route terminates TLS with the user's Secret, else `urlScheme`.
+fn external_scheme<'a>(plan: &RoutePlan, config: &'a KserveConfig) -> &'a str {
+    if plan.routing.settings.tls_secret.is_some() {
+        "https"
+    } else {
+        config.ingress.url_scheme.as_str()
+    }
 }
 
 fn insert_component(

@@ -100,16 +100,9 @@ pub struct ServeArgs {
     #[arg(long, env = "ISVC_INGRESS_STANDALONE")]
     pub standalone: bool,
 
-    /// Who writes Ingresses, HTTPRoutes and VirtualServices: `kserve` (KServe's controller; the
-    /// reconciler writes only DomainMappings and the status) or `isvc-ingress` (KServe must then
-    /// have disableIngressCreation and disableIstioVirtualHost set). See docs/operations.md.
-    #[arg(
-        long,
-        env = "ISVC_INGRESS_ROUTE_OWNER",
-        value_enum,
-        default_value = "kserve"
-    )]
-    pub route_owner: crate::plan::RouteOwner,
+    /// Domain and gateway policy, and who writes the routes.
+    #[command(flatten)]
+    pub policy: crate::cli::PolicyArgs,
 
     /// Leader election of the route reconciler (only with a cluster).
     #[command(flatten)]
@@ -118,23 +111,6 @@ pub struct ServeArgs {
     /// Namespace of KServe's `inferenceservice-config` ConfigMap.
     #[arg(long, env = "ISVC_INGRESS_CONFIG_NAMESPACE", default_value = "kserve")]
     pub config_namespace: String,
-
-    /// A domain that hosts may use (repeatable). Used by the admission layer.
-    #[arg(
-        long = "allowed-domain",
-        env = "ISVC_INGRESS_ALLOWED_DOMAIN",
-        value_delimiter = ','
-    )]
-    pub allowed_domains: Vec<String>,
-
-    /// A `<namespace>/<name>` gateway that routes may attach to (repeatable). Used by the
-    /// admission layer.
-    #[arg(
-        long = "allowed-gateway",
-        env = "ISVC_INGRESS_ALLOWED_GATEWAY",
-        value_delimiter = ','
-    )]
-    pub allowed_gateways: Vec<String>,
 
     /// On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed.
     #[arg(long, env = "ISVC_INGRESS_SHUTDOWN_GRACE", default_value = "15s", value_parser = parse_duration)]
@@ -243,10 +219,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            cli.serve.allowed_domains,
+            cli.serve.policy.allowed_domains,
             ["a.example.com", "b.example.com", "c.example.com"]
         );
-        assert_eq!(cli.serve.allowed_gateways, ["istio-system/gw"]);
+        assert_eq!(cli.serve.policy.allowed_gateways, ["istio-system/gw"]);
         assert_eq!(cli.serve.shutdown_grace, Duration::from_millis(500));
         assert_eq!(cli.serve.tls_reload_interval, Duration::from_secs(90));
         assert!(Cli::try_parse_from(["x", "--self-signed", "--shutdown-grace", "15"]).is_err());
