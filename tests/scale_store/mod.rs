@@ -1,0 +1,700 @@
+//! A synthetic cluster for the scale benchmark (`benches/reconcile_scale.rs`) and its test
+//! (`tests/reconcile_scale.rs`): N InferenceServices spread over a number of namespaces, held as
+//! the reconciler holds them (a kube-runtime reflector store of `DynamicObject`s, the
+//! [`RouteCache`] and the [`HostIndex`]), each with the routes and the status a settled reconcile
+//! leaves. [`Store::replan`] is what a config change costs: the host index rebuilt from every ISVC
+//! (what `reconcile::run` does on a re-plan trigger), then, for every ISVC, exactly the decisions
+//! `reconcile::controller::reconcile` makes — parse, plan, index hosts, build the routes, diff
+//! them against the cache, compute the status patch — without the API calls, which it counts.
+//! `tests/reconcile_scale.rs` checks against the mock API server that the real reconcile makes
+//! exactly the requests counted here.
+//!
+//! Self-contained (no `support`, no mock): the benchmark includes it with `#[path]`.
+#![allow(dead_code)]
+
+use isvc_ingress::admission::AdmissionState;
+use isvc_ingress::config::KserveConfig;
+use isvc_ingress::isvc::InferenceService;
+use isvc_ingress::plan::{self, Policy, RouteOwner, RoutePlan};
+use isvc_ingress::reconcile::decide::{
+    self, DesiredStatus, LiveRoute, Readiness, RouteChanges, StatusUrls,
+};
+use isvc_ingress::reconcile::{HostIndex, ManagedKind, RouteCache, ServedKinds, isvc_api_resource};
+use isvc_ingress::violation;
+use kube::api::DynamicObject;
+use kube::runtime::reflector::store::{Store as Reflector, Writer};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The "now" of every status written (the mock API server's clock, so bodies compare).
+pub const NOW: &str = "2025-01-01T00:00:00Z";
+
+/// The gateway HTTPRoutes attach to before and after [`ConfigChange::GatewayMoved`].
+const GATEWAY: &str = "kserve/kserve-ingress-gateway";
+const MOVED_GATEWAY: &str = "kserve/kserve-gateway-v2";
+
+/// The route shape of an ISVC of the synthetic mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// Standard mode, `isvc-ingress.io/route: HTTPRoute` (10%).
+    HttpRoute,
+    /// Knative mode: a VirtualService and its ExternalName Service (40%).
+    Knative,
+    /// Standard mode, the default Ingress (50%).
+    Ingress,
+}
+
+impl Shape {
+    pub fn of(index: usize) -> Self {
+        match index % 10 {
+            0 => Self::HttpRoute,
+            1..=4 => Self::Knative,
+            _ => Self::Ingress,
+        }
+    }
+}
+
+/// Which components an ISVC of the mix has: a predictor (70%), plus a transformer (20%), plus a
+/// transformer and an explainer (10%). Independent of the shape and the namespace.
+pub fn components_of(index: usize) -> usize {
+    match (index / 10) % 10 {
+        0..=6 => 1,
+        7 | 8 => 2,
+        _ => 3,
+    }
+}
+
+/// A config change the benchmark re-plans everything after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// `deploy.maxSurge` set: a new ConfigMap (new fingerprint) that no route or status depends
+    /// on. Must cost zero writes.
+    Unrelated,
+    /// `kserveIngressGateway` moved: every HTTPRoute's parentRef changes, nothing else (10% of
+    /// the ISVCs).
+    GatewayMoved,
+    /// `ingressDomain` changed: every external host, so every route that names one and every
+    /// status URL (the worst case).
+    DomainChanged,
+}
+
+impl ConfigChange {
+    pub const ALL: [Self; 3] = [Self::Unrelated, Self::GatewayMoved, Self::DomainChanged];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unrelated => "unrelated_key_changed",
+            Self::GatewayMoved => "gateway_moved",
+            Self::DomainChanged => "ingress_domain_changed",
+        }
+    }
+
+    pub fn config(self) -> KserveConfig {
+        match self {
+            Self::Unrelated => config(GATEWAY, "example.com", Some("25%")),
+            Self::GatewayMoved => config(MOVED_GATEWAY, "example.com", None),
+            Self::DomainChanged => config(GATEWAY, "models.example.com", None),
+        }
+    }
+}
+
+/// The config the store was settled under: isvc-ingress owns the routes, so KServe's own route
+/// creation is off (docs/operations.md), Standard is the default mode.
+pub fn base_config() -> KserveConfig {
+    config(GATEWAY, "example.com", None)
+}
+
+fn config(gateway: &str, domain: &str, max_surge: Option<&str>) -> KserveConfig {
+    let ingress = json!({
+        "ingressGateway": "knative-serving/knative-ingress-gateway",
+        "localGateway": "knative-serving/knative-local-gateway",
+        "localGatewayService": "knative-local-gateway.istio-system.svc.cluster.local",
+        "knativeLocalGatewayService": "knative-local-gateway.istio-system.svc.cluster.local",
+        "ingressDomain": domain,
+        "kserveIngressGateway": gateway,
+        "ingressClassName": "istio",
+        "disableIngressCreation": true,
+        "disableIstioVirtualHost": true,
+    });
+    let mut deploy = json!({ "defaultDeploymentMode": "Standard" });
+    if let Some(max_surge) = max_surge {
+        deploy["maxSurge"] = json!(max_surge);
+    }
+    let config_map = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "inferenceservice-config", "namespace": "kserve" },
+        "data": {
+            "ingress": ingress.to_string(),
+            "deploy": deploy.to_string(),
+            "inferenceService": "{}",
+        },
+    });
+    KserveConfig::from_text(&config_map.to_string()).expect("the benchmark config is valid")
+}
+
+pub fn policy() -> Policy {
+    Policy {
+        route_owner: RouteOwner::IsvcIngress,
+        ..Policy::default()
+    }
+}
+
+pub fn namespace_of(index: usize, isvcs: usize, namespaces: usize) -> String {
+    format!("team-{:03}", index * namespaces / isvcs.max(1))
+}
+
+/// ISVC number `index` as the user wrote it (no status, no webhook annotations).
+pub fn user_isvc(index: usize, isvcs: usize, namespaces: usize) -> Value {
+    let namespace = namespace_of(index, isvcs, namespaces);
+    let shape = Shape::of(index);
+    let mode = if shape == Shape::Knative {
+        "Knative"
+    } else {
+        "Standard"
+    };
+    let mut annotations = json!({ "serving.kserve.io/deploymentMode": mode });
+    if shape == Shape::HttpRoute {
+        annotations["isvc-ingress.io/route"] = json!("HTTPRoute");
+        if index.is_multiple_of(20) {
+            annotations["isvc-ingress.io/timeout"] = json!("45s");
+        }
+    }
+    let mut spec = json!({ "predictor": {
+        "minReplicas": 1,
+        "model": {
+            "modelFormat": { "name": "sklearn" },
+            "protocolVersion": "v2",
+            "storageUri": format!("s3://models/{namespace}/model-{index:05}/v3"),
+            "resources": { "requests": { "cpu": "1", "memory": "2Gi" },
+                           "limits": { "cpu": "2", "memory": "4Gi" } },
+        },
+    }});
+    let components = components_of(index);
+    if components >= 2 {
+        spec["transformer"] = json!({ "containers": [{
+            "name": "kserve-container",
+            "image": format!("registry.example.com/{namespace}/transformer:1.4.2"),
+            "args": ["--model_name", format!("model-{index:05}")],
+        }]});
+    }
+    if components >= 3 {
+        spec["explainer"] = json!({ "containers": [{
+            "name": "kserve-container",
+            "image": "registry.example.com/explainers/anchor:0.9",
+        }]});
+    }
+    json!({
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": format!("model-{index:05}"),
+            "namespace": namespace,
+            "uid": format!("5f0c2b1e-0000-4000-8000-{index:012}"),
+            "resourceVersion": format!("{}", 100_000 + index),
+            "generation": 1,
+            "creationTimestamp": format!("2024-06-01T{:02}:{:02}:{:02}Z",
+                (index / 3600) % 24, (index / 60) % 60, index % 60),
+            "labels": { "app.kubernetes.io/part-of": namespace, "team": namespace },
+            "annotations": annotations,
+        },
+        "spec": spec,
+    })
+}
+
+/// The plan and desired routes of an ISVC object under `config` (the reconciler's policy, only
+/// the kinds it writes).
+pub fn plan_of(object: &Value, config: &KserveConfig) -> (RoutePlan, Vec<Value>) {
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default");
+    let isvc = InferenceService::from_json(object, namespace).expect("a well-formed ISVC");
+    let policy = policy();
+    let planned = plan::plan(&isvc, config, &policy)
+        .unwrap_or_else(|rejection| panic!("the synthetic ISVC is valid: {rejection:?}"));
+    let routes = plan::routes(&planned, &isvc, config)
+        .iter()
+        .filter(|route| policy.route_owner.writes(route.kind()))
+        .map(|route| route.to_value())
+        .collect();
+    (planned, routes)
+}
+
+/// ISVC number `index` as the cache holds it after the webhook and a settled reconcile: the
+/// webhook's output annotations, KServe's status fields and conditions, and the URLs and
+/// `IngressReady=True` the reconciler wrote.
+pub fn settled_isvc(index: usize, isvcs: usize, namespaces: usize, config: &KserveConfig) -> Value {
+    let mut object = user_isvc(index, isvcs, namespaces);
+    let (plan, _) = plan_of(&object, config);
+    for (key, value) in &plan.annotations {
+        object["metadata"]["annotations"][*key] = json!(value);
+    }
+    let desired = DesiredStatus {
+        urls: Some(StatusUrls::of(&plan)),
+        readiness: Readiness::Ready,
+    };
+    let patch = decide::status_patch(None, None, &desired, NOW).expect("a first status");
+    let mut status = patch["status"].clone();
+    let condition = |kind: &str| json!({ "type": kind, "status": "True", "lastTransitionTime": "2024-06-01T00:05:00Z" });
+    let ingress_ready = status["conditions"][0].clone();
+    status["conditions"] = json!([
+        condition("PredictorReady"),
+        ingress_ready,
+        condition("LatestDeploymentReady"),
+        condition("Ready"),
+    ]);
+    status["deploymentMode"] = json!(plan.mode.as_str());
+    status["observedGeneration"] = json!(1);
+    status["modelStatus"] = json!({
+        "states": { "activeModelState": "Loaded", "targetModelState": "Loaded" },
+        "transitionStatus": "UpToDate",
+        "copies": { "failedCopies": 0, "totalCopies": 1 },
+    });
+    object["status"] = status;
+    object
+}
+
+/// A generated route as the API server stores it: uid, resourceVersion, generation and
+/// managedFields added, the defaults it fills in on HTTPRoute backends (which must not make it
+/// look changed), and for HTTPRoutes a status whose Gateway accepted it. Same as the mock API
+/// server's `stored` + `accepted` (a test checks).
+pub fn stored(route: &Value, uid: &str) -> Value {
+    let mut object = route.clone();
+    object["metadata"]["uid"] = json!(uid);
+    object["metadata"]["resourceVersion"] = json!("7");
+    object["metadata"]["generation"] = json!(1);
+    object["metadata"]["managedFields"] =
+        json!([{ "manager": "isvc-ingress", "operation": "Apply" }]);
+    if object["kind"] == "HTTPRoute" {
+        for rule in object["spec"]["rules"].as_array_mut().into_iter().flatten() {
+            for backend in rule["backendRefs"].as_array_mut().into_iter().flatten() {
+                backend["weight"] = json!(1);
+                backend["group"] = json!("");
+            }
+        }
+    }
+    object
+}
+
+pub fn accepted() -> Value {
+    json!({ "parents": [{
+        "parentRef": { "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "kserve", "name": "kserve-ingress-gateway" },
+        "controllerName": "example.com/gateway",
+        "conditions": [
+            { "type": "Accepted", "status": "True", "reason": "Accepted", "message": "" },
+            { "type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "message": "" },
+        ],
+    }]})
+}
+
+/// The uid the API server gave a route.
+pub fn route_uid(route: &Value) -> String {
+    format!(
+        "{}-{}-{}-uid",
+        route["metadata"]["namespace"].as_str().unwrap_or_default(),
+        route["kind"].as_str().unwrap_or_default().to_lowercase(),
+        route["metadata"]["name"].as_str().unwrap_or_default(),
+    )
+}
+
+/// The live copy of a route after the reconcile that created it.
+pub fn live_route(route: &Value) -> Value {
+    let mut object = stored(route, &route_uid(route));
+    if object["kind"] == "HTTPRoute" {
+        object["status"] = accepted();
+    }
+    object
+}
+
+fn kind_of(object: &Value) -> ManagedKind {
+    ManagedKind::of(
+        object["apiVersion"].as_str().unwrap_or_default(),
+        object["kind"].as_str().unwrap_or_default(),
+    )
+    .expect("a managed kind")
+}
+
+/// What the reconcile of one ISVC would do.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub namespace: String,
+    pub name: String,
+    pub changes: RouteChanges,
+    /// The API server's answer to each apply (the applied object, stored; server-side apply
+    /// keeps the status of an existing object).
+    pub responses: Vec<Value>,
+    pub status_patch: Option<Value>,
+    /// (reason, message) of the Event published with the status patch.
+    pub event: Option<(String, String)>,
+    /// The ISVC could not be planned (InvalidRouting) or its routes were blocked.
+    pub not_written: bool,
+}
+
+impl Decision {
+    /// API calls this reconcile makes (every one a write: reads come from the caches).
+    pub fn calls(&self) -> usize {
+        self.changes.apply.len()
+            + self.changes.delete.len()
+            + usize::from(self.status_patch.is_some())
+            + usize::from(self.event.is_some())
+    }
+}
+
+/// What a re-plan of every ISVC would write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub isvcs: usize,
+    /// ISVCs whose reconcile makes at least one API call.
+    pub isvcs_written: usize,
+    pub applies: usize,
+    pub deletes: usize,
+    pub status_patches: usize,
+    pub events: usize,
+    pub not_written: usize,
+}
+
+impl Counts {
+    pub fn calls(&self) -> usize {
+        self.applies + self.deletes + self.status_patches + self.events
+    }
+
+    fn add(&mut self, decision: &Decision) {
+        self.isvcs += 1;
+        self.isvcs_written += usize::from(decision.calls() > 0);
+        self.applies += decision.changes.apply.len();
+        self.deletes += decision.changes.delete.len();
+        self.status_patches += usize::from(decision.status_patch.is_some());
+        self.events += usize::from(decision.event.is_some());
+        self.not_written += usize::from(decision.not_written);
+    }
+}
+
+/// Size of the synthetic cluster, in serialised JSON (a cross-check of the RSS measurement).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonSize {
+    pub isvcs: usize,
+    pub isvc_bytes: usize,
+    pub routes: usize,
+    pub route_bytes: usize,
+    pub hosts: usize,
+}
+
+/// The reconciler's in-memory state over the synthetic cluster.
+pub struct Store {
+    pub state: Arc<AdmissionState>,
+    pub served: ServedKinds,
+    /// The ISVC reflector store the Controller reads (same type, same map).
+    pub isvcs: Reflector<DynamicObject>,
+    pub routes: RouteCache,
+    pub hosts: HostIndex,
+    /// Kept so the reflector store is owned as in the reconciler.
+    _writer: Writer<DynamicObject>,
+}
+
+/// The build stages [`Store::build_with`] reports, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Isvcs,
+    Routes,
+    Hosts,
+}
+
+impl Store {
+    pub fn build(isvcs: usize, namespaces: usize) -> Self {
+        Self::build_with(isvcs, namespaces, |_| {})
+    }
+
+    /// Builds the store, calling `after` once each part is complete (the ISVC objects, then the
+    /// route cache, then the host index), with no temporary of the finished part still alive:
+    /// the memory benchmark reads the RSS there.
+    pub fn build_with(isvcs: usize, namespaces: usize, mut after: impl FnMut(Stage)) -> Self {
+        let config = base_config();
+        let mut writer = Writer::<DynamicObject>::new(isvc_api_resource());
+        for index in 0..isvcs {
+            let object: DynamicObject =
+                serde_json::from_value(settled_isvc(index, isvcs, namespaces, &config))
+                    .expect("an ISVC object");
+            writer.apply_watcher_event(&watcher::Event::Apply(object));
+        }
+        let reader = writer.as_reader();
+        after(Stage::Isvcs);
+        let routes = RouteCache::with_objects(std::iter::empty());
+        for object in reader.state() {
+            let value = serde_json::to_value(object.as_ref()).expect("serialises");
+            for route in plan_of(&value, &config).1 {
+                let live: DynamicObject =
+                    serde_json::from_value(live_route(&route)).expect("a route object");
+                routes.insert(kind_of(&route), live);
+            }
+        }
+        after(Stage::Routes);
+        let state = Arc::new(AdmissionState::new(config, policy(), "kserve"));
+        let hosts = HostIndex::new();
+        hosts.rebuild_from(reader.state().iter().map(|object| object.as_ref()), &state);
+        after(Stage::Hosts);
+        Self {
+            state,
+            served: ServedKinds::all(),
+            isvcs: reader,
+            routes,
+            hosts,
+            _writer: writer,
+        }
+    }
+
+    /// Every ISVC object, by namespace and name.
+    pub fn objects(&self) -> Vec<Arc<DynamicObject>> {
+        let mut objects = self.isvcs.state();
+        objects.sort_by(|a, b| {
+            (&a.metadata.namespace, &a.metadata.name)
+                .cmp(&(&b.metadata.namespace, &b.metadata.name))
+        });
+        objects
+    }
+
+    /// The live routes of one ISVC, as JSON.
+    pub fn live_routes_of(&self, namespace: &str, name: &str) -> Vec<Value> {
+        self.routes
+            .owned_by(namespace, name)
+            .iter()
+            .map(|route| serde_json::to_value(route.object.as_ref()).expect("serialises"))
+            .collect()
+    }
+
+    pub fn json_size(&self) -> JsonSize {
+        let mut size = JsonSize {
+            hosts: self.hosts.len(),
+            ..JsonSize::default()
+        };
+        for object in self.isvcs.state() {
+            size.isvcs += 1;
+            size.isvc_bytes += serde_json::to_vec(object.as_ref())
+                .expect("serialises")
+                .len();
+            let (namespace, name) = identity(&object);
+            for route in self.routes.owned_by(&namespace, &name) {
+                size.routes += 1;
+                size.route_bytes += serde_json::to_vec(route.object.as_ref())
+                    .expect("serialises")
+                    .len();
+            }
+        }
+        size
+    }
+
+    /// A config change, as the reconciler handles it: the host index is rebuilt from every ISVC,
+    /// then every ISVC is reconciled (here: decided, its writes counted). Call after
+    /// `self.state.replace_config(...)`.
+    pub fn replan(&self) -> Counts {
+        let objects = self.isvcs.state();
+        self.hosts
+            .rebuild_from(objects.iter().map(|object| object.as_ref()), &self.state);
+        self.decide_all(&objects)
+    }
+
+    /// The reconcile decisions alone, for every ISVC in `objects`.
+    pub fn decide_all(&self, objects: &[Arc<DynamicObject>]) -> Counts {
+        let mut counts = Counts::default();
+        for object in objects {
+            counts.add(&self.decide(object));
+        }
+        counts
+    }
+
+    /// The host index rebuild alone.
+    pub fn rebuild_hosts(&self) {
+        let objects = self.isvcs.state();
+        self.hosts
+            .rebuild_from(objects.iter().map(|object| object.as_ref()), &self.state);
+    }
+
+    /// What `reconcile::controller::reconcile` decides for `object`, step for step (see
+    /// `Reconcile::run`, `Reconcile::routes` and `Reconcile::status`), with the config in force.
+    pub fn decide(&self, object: &DynamicObject) -> Decision {
+        let (namespace, name) = identity(object);
+        let mut decision = Decision {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            changes: RouteChanges::default(),
+            responses: Vec::new(),
+            status_patch: None,
+            event: None,
+            not_written: false,
+        };
+        let uid = object.metadata.uid.clone().expect("an ISVC uid");
+        let value = serde_json::to_value(object).expect("serialises");
+        let config = self.state.config();
+        let policy = self.state.policy();
+        let planned = InferenceService::from_json(&value, &namespace)
+            .map_err(|violations| violation::join(&violations))
+            .and_then(|isvc| {
+                plan::plan(&isvc, &config, policy)
+                    .map(|plan| (isvc, plan))
+                    .map_err(|rejection| violation::join(&rejection.violations))
+            });
+        let created = object.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let hosts = planned
+            .as_ref()
+            .map(|(_, plan)| plan.hosts.clone())
+            .unwrap_or_default();
+        self.hosts.set(&namespace, &name, created, hosts);
+        let desired = match planned {
+            Err(message) => {
+                decision.not_written = true;
+                DesiredStatus {
+                    urls: None,
+                    readiness: Readiness::not_ready(decide::reason::INVALID_ROUTING, message),
+                }
+            }
+            Ok((isvc, plan)) => {
+                let mut desired = plan::routes(&plan, &isvc, &config);
+                desired.retain(|route| policy.route_owner.writes(route.kind()));
+                let live = self.routes.owned_by(&namespace, &name);
+                let blocked = if plan.stopped {
+                    None
+                } else {
+                    decide::missing_kind(&desired, &self.served).or_else(|| {
+                        decide::host_conflict(&self.hosts.conflicts(&namespace, &name, &plan.hosts))
+                    })
+                };
+                match blocked {
+                    Some(readiness) => {
+                        decision.not_written = true;
+                        DesiredStatus {
+                            urls: None,
+                            readiness,
+                        }
+                    }
+                    None => {
+                        decision.changes = decide::route_changes(&desired, &live, &uid);
+                        let mut applied: HashMap<String, Value> = HashMap::new();
+                        for route in &decision.changes.apply {
+                            let response = response_to_apply(&route.object, &live);
+                            applied.insert(route.name.clone(), response.clone());
+                            decision.responses.push(response);
+                        }
+                        if plan.stopped {
+                            DesiredStatus {
+                                urls: None,
+                                readiness: Readiness::not_ready(
+                                    decide::reason::STOPPED,
+                                    format!(
+                                        "{} is true: every route of this InferenceService was \
+                                         removed",
+                                        plan::STOP_ANNOTATION
+                                    ),
+                                ),
+                            }
+                        } else {
+                            let live_value = |route_name: &str| {
+                                applied.get(route_name).cloned().or_else(|| {
+                                    live.iter()
+                                        .find(|route: &&LiveRoute| {
+                                            route.kind == ManagedKind::HttpRoute
+                                                && route.name() == route_name
+                                        })
+                                        .and_then(|route| {
+                                            serde_json::to_value(route.object.as_ref()).ok()
+                                        })
+                                })
+                            };
+                            DesiredStatus {
+                                urls: Some(StatusUrls::of(&plan)),
+                                readiness: decide::written_readiness(&plan, &desired, live_value),
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let live_status = object.data.get("status");
+        decision.status_patch = decide::status_patch(
+            live_status,
+            object.metadata.resource_version.as_deref(),
+            &desired,
+            NOW,
+        );
+        if decision.status_patch.is_some()
+            && let Readiness::NotReady { reason, message } = &desired.readiness
+            && decide::live_readiness(live_status).as_ref() != Some(&desired.readiness)
+        {
+            decision.event = Some((reason.clone(), message.clone()));
+        }
+        decision
+    }
+}
+
+/// The API server's answer to a server-side apply of `object`: the object as stored, with the
+/// status of the live copy kept (an apply of the spec does not touch the status).
+fn response_to_apply(object: &Value, live: &[LiveRoute]) -> Value {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let mut response = stored(object, &route_uid(object));
+    let live_status = live
+        .iter()
+        .find(|route| route.kind.kind() == kind && route.name() == name)
+        .and_then(|route| route.object.data.get("status").cloned());
+    if let Some(status) = live_status {
+        response["status"] = status;
+    }
+    response
+}
+
+fn identity(object: &DynamicObject) -> (String, String) {
+    (
+        object.metadata.namespace.clone().unwrap_or_default(),
+        object.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The route objects that differ between two configs, computed independently of the
+/// reconciler's diff: for every ISVC, the desired routes under `before` and under `after`,
+/// compared as JSON. (changed or new routes, removed routes, ISVCs whose status URLs differ.)
+pub fn expected_changes(
+    objects: &[Arc<DynamicObject>],
+    before: &KserveConfig,
+    after: &KserveConfig,
+) -> (usize, usize, usize, usize) {
+    let (mut changed, mut removed, mut statuses, mut isvcs) = (0, 0, 0, 0);
+    for object in objects {
+        let value = serde_json::to_value(object.as_ref()).expect("serialises");
+        let (old_plan, old_routes) = plan_of(&value, before);
+        let (new_plan, new_routes) = plan_of(&value, after);
+        let key = |route: &Value| (route["kind"].clone(), route["metadata"]["name"].clone());
+        let differing = new_routes
+            .iter()
+            .filter(|route| !old_routes.contains(route))
+            .count();
+        let gone = old_routes
+            .iter()
+            .filter(|old| !new_routes.iter().any(|new| key(new) == key(old)))
+            .count();
+        let status = usize::from(StatusUrls::of(&old_plan) != StatusUrls::of(&new_plan));
+        changed += differing;
+        removed += gone;
+        statuses += status;
+        isvcs += usize::from(differing + gone + status > 0);
+    }
+    (changed, removed, statuses, isvcs)
+}
+
+/// Time this thread has spent on a CPU, in nanoseconds (`/proc/thread-self/schedstat`).
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resident set size of this process, in KiB (`VmRSS` of `/proc/self/status`).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
