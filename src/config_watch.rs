@@ -11,6 +11,11 @@ use kube::{Api, Client};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// Every API call the ConfigMap watch makes, as (API group, resource, verbs): [`run`]'s
+/// kube-runtime watcher lists the ConfigMap (field selector on its name) and then watches it;
+/// it never GETs or writes. Every replica runs it. See [`crate::permissions`].
+pub const API_PERMISSIONS: &[(&str, &str, &[&str])] = &[("", "configmaps", &["list", "watch"])];
+
 /// What one observed version of the ConfigMap did to the config in force.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Applied {

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod hash;
 pub mod isvc;
 pub mod metrics;
+pub mod permissions;
 pub mod plan;
 pub mod reconcile;
 pub mod serve;

@@ -48,40 +48,35 @@ pub const OWNER_LABEL: &str = "isvc-ingress.io/inferenceservice";
 /// Reconciles running at once. The work is API-bound; more would only queue in the API server.
 const CONCURRENCY: u16 = 8;
 
-/// Every API call the reconciler makes, as (API group, resource, verbs): the ClusterRole in the
-/// manifests is derived from this list (`tests/reconcile_docs.rs` keeps the one in
-/// `docs/operations.md` equal to it).
+/// Every API call the reconciler makes, as (API group, resource, verbs). The RBAC of the
+/// manifests is derived from this list and [`crate::config_watch::API_PERMISSIONS`] through
+/// [`crate::permissions`] (`tests/manifests.rs` keeps `manifests/base/rbac.yaml` equal to it,
+/// `tests/reconcile_docs.rs` the one in `docs/operations.md`).
+///
+/// * ISVCs and routes are read only through watchers (`list`, then `watch`), never a GET.
+/// * Routes are written with server-side apply, a PATCH; an apply that finds no object creates
+///   it, and for that case the API server also authorizes the verb `create` on the object
+///   (`createAuthorizerAttributes` in k8s.io/apiserver's `handlers/patch.go`). Without
+///   `create`, every new route would be refused with 403 and only existing ones updated.
+/// * Stale routes are deleted (`delete`, with a uid precondition).
+/// * The status is a merge patch of `inferenceservices/status`, which never creates.
+/// * Events are created, and patched when kube-runtime's recorder counts a repeated one.
+/// * Leader election reads, creates and patches one Lease (kube-lease-manager).
 pub const API_PERMISSIONS: &[(&str, &str, &[&str])] = &[
-    (
-        "serving.kserve.io",
-        "inferenceservices",
-        &["get", "list", "watch"],
-    ),
+    ("serving.kserve.io", "inferenceservices", &["list", "watch"]),
     ("serving.kserve.io", "inferenceservices/status", &["patch"]),
-    (
-        "networking.k8s.io",
-        "ingresses",
-        &["list", "watch", "patch", "delete"],
-    ),
-    (
-        "gateway.networking.k8s.io",
-        "httproutes",
-        &["list", "watch", "patch", "delete"],
-    ),
-    (
-        "networking.istio.io",
-        "virtualservices",
-        &["list", "watch", "patch", "delete"],
-    ),
-    ("", "services", &["list", "watch", "patch", "delete"]),
-    (
-        "serving.knative.dev",
-        "domainmappings",
-        &["list", "watch", "patch", "delete"],
-    ),
+    ("networking.k8s.io", "ingresses", ROUTE_VERBS),
+    ("gateway.networking.k8s.io", "httproutes", ROUTE_VERBS),
+    ("networking.istio.io", "virtualservices", ROUTE_VERBS),
+    ("", "services", ROUTE_VERBS),
+    ("serving.knative.dev", "domainmappings", ROUTE_VERBS),
     ("events.k8s.io", "events", &["create", "patch"]),
     ("coordination.k8s.io", "leases", &["get", "create", "patch"]),
 ];
+
+/// The verbs on every kind the reconciler manages: watch (`list`, `watch`), server-side apply
+/// (`patch`, and `create` for an apply that creates the object), stale-route deletion.
+const ROUTE_VERBS: &[&str] = &["list", "watch", "create", "patch", "delete"];
 
 /// `serving.kserve.io/v1beta1` InferenceService.
 pub fn isvc_api_resource() -> ApiResource {
@@ -476,7 +471,7 @@ mod tests {
                 .iter()
                 .find(|(group, resource, _)| *group == kind.group() && *resource == kind.plural())
                 .unwrap_or_else(|| panic!("{kind} has no permission"));
-            for verb in ["list", "watch", "patch", "delete"] {
+            for verb in ["list", "watch", "create", "patch", "delete"] {
                 assert!(verbs.contains(&verb), "{kind} lacks {verb}");
             }
         }

@@ -22,6 +22,13 @@ use crate::metrics::Metrics;
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// Liveness path of the admin port (the Deployment's livenessProbe).
+pub const LIVEZ_PATH: &str = "/livez";
+/// Readiness path of the admin port (the Deployment's readinessProbe).
+pub const READYZ_PATH: &str = "/readyz";
+/// Prometheus scrape path of the admin port.
+pub const METRICS_PATH: &str = "/metrics";
+
 #[derive(Clone)]
 struct AdminState {
     metrics: Metrics,
@@ -31,9 +38,9 @@ struct AdminState {
 /// The admin router.
 pub fn router(metrics: Metrics, readiness: Readiness) -> Router {
     Router::new()
-        .route("/livez", get(livez))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .route(LIVEZ_PATH, get(livez))
+        .route(READYZ_PATH, get(readyz))
+        .route(METRICS_PATH, get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed_get)
         .with_state(AdminState { metrics, readiness })

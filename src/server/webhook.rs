@@ -31,6 +31,12 @@ use crate::metrics::Metrics;
 /// (1.5 MiB) twice over (an UPDATE review carries `object` and `oldObject`).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
+/// Path of the mutating webhook (ISVC create/update and `inferenceservices/status`); the
+/// MutatingWebhookConfiguration in `manifests/base/webhooks.yaml` calls it.
+pub const MUTATE_PATH: &str = "/mutate";
+/// Path of the validating webhook (ISVCs and the `inferenceservice-config` ConfigMap).
+pub const VALIDATE_PATH: &str = "/validate";
+
 /// What the webhook routes share.
 pub(crate) struct WebhookState {
     pub(crate) handler: Arc<dyn AdmissionHandler>,
@@ -43,8 +49,8 @@ pub(crate) struct WebhookState {
 pub(crate) fn router(state: Arc<WebhookState>) -> Router {
     let metrics = state.metrics.clone();
     Router::new()
-        .route("/mutate", post(mutate))
-        .route("/validate", post(validate))
+        .route(MUTATE_PATH, post(mutate))
+        .route(VALIDATE_PATH, post(validate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed_post)
         .with_state(state)
