@@ -764,3 +764,34 @@ fn with_isvc_ingress_owning_routes_kserves_disable_settings_only_keep_kserve_awa
     assert!(RouteOwner::Kserve.writes("DomainMapping") && !RouteOwner::Kserve.writes("Ingress"));
     assert!(RouteOwner::IsvcIngress.writes("VirtualService"));
 }
+
+#[test]
+fn an_additional_host_that_is_not_a_valid_host_is_refused_not_skipped() {
+    // A valid 236-character additional domain makes `<name>-<namespace>.<domain>` 288 long.
+    let long_domain = format!(
+        "{}.{}.{}.{}.com",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(40)
+    );
+    let config = config_with(
+        json!({ "enableGatewayApi": true, "additionalIngressDomains": [long_domain] }),
+        "Standard",
+    );
+    let object = isvc_json(&"m".repeat(40), "namespace1", predictor_only());
+    let rejection = plan_err(&object, &config, &Policy::default());
+    assert_eq!(fields(&rejection), ["metadata.name"]);
+    assert!(
+        rejection.violations[0]
+            .message
+            .starts_with("the additional host \""),
+        "{}",
+        rejection.violations[0].message
+    );
+    assert!(
+        rejection.violations[0]
+            .message
+            .contains("288 characters, 35 over the limit of 253")
+    );
+}
