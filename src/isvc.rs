@@ -144,7 +144,8 @@ impl InferenceService {
             &mut violations,
         );
         let spec = object.get("spec").unwrap_or(&Value::Null);
-        let sources = ComponentKind::ALL.map(|kind| spec.get(kind.key()));
+        let sources =
+            ComponentKind::ALL.map(|kind| spec.get(kind.key()).map(ComponentSource::Json));
         let status_deployment_mode = object
             .get("status")
             .and_then(|status| status.get("deploymentMode"))
@@ -169,10 +170,19 @@ impl InferenceService {
         text: &str,
         default_namespace: &str,
     ) -> Result<(Self, ObjectFacts), ReadError> {
-        let document = match serde_json::from_str::<Document>(text) {
-            Ok(document) => document,
-            Err(_) => return Self::from_json_text_precisely(text, default_namespace),
-        };
+        match serde_json::from_str::<TypedObject>(text) {
+            Ok(object) => Self::from_typed(object, default_namespace).map_err(ReadError::Invalid),
+            Err(_) => Self::from_json_text_precisely(text, default_namespace),
+        }
+    }
+
+    /// The routing view from an object the typed reader already read (as part of a larger
+    /// document, such as an AdmissionReview, so the object is parsed only once).
+    pub fn from_typed(
+        object: TypedObject,
+        default_namespace: &str,
+    ) -> Result<(Self, ObjectFacts), Vec<Violation>> {
+        let document = object.0;
         let metadata = document.metadata.unwrap_or_default();
         let facts = ObjectFacts {
             has_annotations: metadata.annotations.is_some(),
@@ -197,18 +207,14 @@ impl InferenceService {
             annotations: metadata.annotations.unwrap_or_default(),
         };
         let spec = document.spec.unwrap_or_default();
-        let sources = [
-            spec.predictor.as_ref(),
-            spec.transformer.as_ref(),
-            spec.explainer.as_ref(),
-        ];
+        let sources = [&spec.predictor, &spec.transformer, &spec.explainer]
+            .map(|component| component.as_ref().map(ComponentSource::Typed));
         let status_deployment_mode = document
             .status
             .and_then(|status| status.deployment_mode)
             .filter(|mode| !mode.is_empty());
         Self::assemble(metadata_view, sources, status_deployment_mode, violations)
             .map(|isvc| (isvc, facts))
-            .map_err(ReadError::Invalid)
     }
 
     fn from_json_text_precisely(
@@ -237,7 +243,7 @@ impl InferenceService {
     /// The common tail of both readers: components, service names, and the verdict.
     fn assemble(
         metadata: Metadata,
-        sources: [Option<&Value>; 3],
+        sources: [Option<ComponentSource<'_>>; 3],
         status_deployment_mode: Option<String>,
         mut violations: Vec<Violation>,
     ) -> Result<Self, Vec<Violation>> {
@@ -249,12 +255,13 @@ impl InferenceService {
             annotations,
         } = metadata;
         let predictor_variant = sources[0]
-            .and_then(|predictor| predictor.get("name"))
-            .and_then(Value::as_str)
-            .filter(|variant| !variant.is_empty());
+            .as_ref()
+            .and_then(ComponentSource::variant)
+            .filter(|variant| !variant.is_empty())
+            .map(str::to_string);
         let mut components = Vec::new();
         for (kind, source) in ComponentKind::ALL.into_iter().zip(sources) {
-            let Some(component) = source.filter(|value| !value.is_null()) else {
+            let Some(component) = source.filter(ComponentSource::is_present) else {
                 continue;
             };
             let field = format!("spec.{}", kind.key());
@@ -262,14 +269,14 @@ impl InferenceService {
                 violations.push(Violation::new(field, "must be an object"));
                 continue;
             }
-            let service_name = match (kind, predictor_variant) {
+            let service_name = match (kind, &predictor_variant) {
                 (ComponentKind::Predictor, Some(variant)) => format!("{name}-{variant}-predictor"),
                 _ => format!("{name}-{}", kind.key()),
             };
             components.push(Component {
                 kind,
                 service_name,
-                spec: component_spec(component, &field, &mut violations),
+                spec: component.spec(&field, &mut violations),
             });
         }
         if components.first().map(|component| component.kind) != Some(ComponentKind::Predictor) {
@@ -287,6 +294,43 @@ impl InferenceService {
             })
         } else {
             Err(violations)
+        }
+    }
+}
+
+/// A component as either reader holds it.
+enum ComponentSource<'a> {
+    Json(&'a Value),
+    Typed(&'a ComponentDocument),
+}
+
+impl ComponentSource<'_> {
+    fn is_present(&self) -> bool {
+        match self {
+            Self::Json(value) => !value.is_null(),
+            Self::Typed(_) => true,
+        }
+    }
+
+    fn is_object(&self) -> bool {
+        match self {
+            Self::Json(value) => value.is_object(),
+            Self::Typed(_) => true,
+        }
+    }
+
+    /// `predictor.name`, the predictor variant of KServe master.
+    fn variant(&self) -> Option<&str> {
+        match self {
+            Self::Json(value) => value.get("name").and_then(Value::as_str),
+            Self::Typed(component) => component.variant.as_deref(),
+        }
+    }
+
+    fn spec(&self, field: &str, violations: &mut Vec<Violation>) -> ComponentSpec {
+        match self {
+            Self::Json(value) => component_spec(value, field, violations),
+            Self::Typed(component) => typed_component_spec(component, field, violations),
         }
     }
 }
@@ -315,6 +359,13 @@ struct Metadata {
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
 }
+
+/// An ISVC read by the typed reader: only the fields routing reads (serde skips the others
+/// without building them). Every field is optional, so any Kubernetes object reads as one; a
+/// mistyped field fails the read, and the precise reader names it.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct TypedObject(Document);
 
 /// The typed shape of the fields routing reads; serde skips all others without building them.
 #[derive(Deserialize)]
@@ -347,11 +398,165 @@ struct MetadataDocument {
 #[derive(Deserialize, Default)]
 struct SpecDocument {
     #[serde(default)]
-    predictor: Option<Value>,
+    predictor: Option<ComponentDocument>,
     #[serde(default)]
-    transformer: Option<Value>,
+    transformer: Option<ComponentDocument>,
     #[serde(default)]
-    explainer: Option<Value>,
+    explainer: Option<ComponentDocument>,
+}
+
+/// A component as the typed reader sees it: only what [`component_spec`] reads, without
+/// building the rest (resources, env, args...). Stricter than the JSON reader on types (a
+/// mistyped port fails the typed read, and the precise reader then takes over), never
+/// different on what it accepts.
+#[derive(Default)]
+struct ComponentDocument {
+    timeout: Option<Value>,
+    variant: Option<String>,
+    container_ports: Vec<PortDocument>,
+    /// Object-valued fields (model and framework blocks), by name: the JSON reader visits
+    /// them in key order.
+    blocks: BTreeMap<String, BlockDocument>,
+}
+
+#[derive(Deserialize, Default)]
+struct BlockDocument {
+    #[serde(default, rename = "protocolVersion")]
+    protocol_version: Option<Value>,
+    #[serde(default)]
+    ports: Option<Vec<PortDocument>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PortDocument {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    container_port: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ContainerDocument {
+    #[serde(default)]
+    ports: Option<Vec<PortDocument>>,
+}
+
+impl BlockDocument {
+    /// The same facts from an already parsed value (a `timeout` or `name` that is an object,
+    /// which the JSON reader also visits as a block).
+    fn from_value(value: &Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(value.clone())
+    }
+}
+
+impl<'de> Deserialize<'de> for ComponentDocument {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ComponentVisitor;
+        impl<'de> serde::de::Visitor<'de> for ComponentVisitor {
+            type Value = ComponentDocument;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a component object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ComponentDocument, A::Error> {
+                let mut component = ComponentDocument::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "timeout" | "name" => {
+                            let value: Value = map.next_value()?;
+                            if value.is_object() {
+                                let block = BlockDocument::from_value(&value)
+                                    .map_err(serde::de::Error::custom)?;
+                                component.blocks.insert(key.clone(), block);
+                            }
+                            if key == "timeout" {
+                                component.timeout = Some(value);
+                            } else {
+                                component.variant = value.as_str().map(str::to_string);
+                            }
+                        }
+                        "containers" => {
+                            let containers: Option<Vec<ContainerDocument>> = map.next_value()?;
+                            for container in containers.into_iter().flatten() {
+                                component
+                                    .container_ports
+                                    .extend(container.ports.into_iter().flatten());
+                            }
+                        }
+                        _ => {
+                            if let Some(block) = map.next_value::<MaybeBlock>()?.0 {
+                                component.blocks.insert(key, block);
+                            }
+                        }
+                    }
+                }
+                Ok(component)
+            }
+        }
+        deserializer.deserialize_map(ComponentVisitor)
+    }
+}
+
+/// Any JSON value: an object is read as a block, anything else is skipped unbuilt.
+struct MaybeBlock(Option<BlockDocument>);
+
+impl<'de> Deserialize<'de> for MaybeBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnyVisitor;
+        impl<'de> serde::de::Visitor<'de> for AnyVisitor {
+            type Value = MaybeBlock;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("any JSON value")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<MaybeBlock, A::Error> {
+                BlockDocument::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|block| MaybeBlock(Some(block)))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<MaybeBlock, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeBlock(None))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeBlock, E> {
+                Ok(MaybeBlock(None))
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<MaybeBlock, E> {
+                Ok(MaybeBlock(None))
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<MaybeBlock, E> {
+                Ok(MaybeBlock(None))
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeBlock, E> {
+                Ok(MaybeBlock(None))
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<MaybeBlock, E> {
+                Ok(MaybeBlock(None))
+            }
+
+            fn visit_unit<E>(self) -> Result<MaybeBlock, E> {
+                Ok(MaybeBlock(None))
+            }
+        }
+        deserializer.deserialize_any(AnyVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -397,17 +602,6 @@ fn component_spec(
     field: &str,
     violations: &mut Vec<Violation>,
 ) -> ComponentSpec {
-    let mut spec = ComponentSpec::default();
-    match component.get("timeout") {
-        None | Some(Value::Null) => {}
-        Some(value) => match value.as_i64() {
-            Some(seconds) if seconds > 0 => spec.timeout_seconds = Some(seconds),
-            _ => violations.push(Violation::new(
-                format!("{field}.timeout"),
-                format!("must be a positive whole number of seconds, found {value}"),
-            )),
-        },
-    }
     let mut says_grpc_v2 = false;
     let mut port_lists = Vec::new();
     if let Some(containers) = component.get("containers").and_then(Value::as_array) {
@@ -425,15 +619,83 @@ fn component_spec(
             port_lists.extend(block.get("ports"));
         }
     }
-    for port in port_lists.into_iter().filter_map(Value::as_array).flatten() {
-        let Some(number) = port
-            .get("containerPort")
-            .and_then(Value::as_u64)
-            .and_then(|number| u16::try_from(number).ok())
-        else {
+    let ports = port_lists
+        .into_iter()
+        .filter_map(Value::as_array)
+        .flatten()
+        .map(|port| {
+            let number = port.get("containerPort").and_then(Value::as_u64);
+            let name = port.get("name").and_then(Value::as_str).unwrap_or_default();
+            (name, number)
+        });
+    select_ports(
+        component.get("timeout"),
+        ports,
+        says_grpc_v2,
+        field,
+        violations,
+    )
+}
+
+/// [`component_spec`] for the typed reader: the same ports in the same order (container ports,
+/// then the blocks by name).
+fn typed_component_spec(
+    component: &ComponentDocument,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> ComponentSpec {
+    let says_grpc_v2 = component
+        .blocks
+        .values()
+        .any(|block| block.protocol_version.as_ref().and_then(Value::as_str) == Some("grpc-v2"));
+    let ports = component
+        .container_ports
+        .iter()
+        .chain(
+            component
+                .blocks
+                .values()
+                .flat_map(|block| block.ports.iter().flatten()),
+        )
+        .map(|port| {
+            (
+                port.name.as_deref().unwrap_or_default(),
+                port.container_port,
+            )
+        });
+    select_ports(
+        component.timeout.as_ref(),
+        ports,
+        says_grpc_v2,
+        field,
+        violations,
+    )
+}
+
+/// The timeout, the first gRPC port (named `grpc*`/`h2c*`, else the grpc-v2 default) and the
+/// first other port, from ports in the order they were declared.
+fn select_ports<'a>(
+    timeout: Option<&Value>,
+    ports: impl Iterator<Item = (&'a str, Option<u64>)>,
+    says_grpc_v2: bool,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> ComponentSpec {
+    let mut spec = ComponentSpec::default();
+    match timeout {
+        None | Some(Value::Null) => {}
+        Some(value) => match value.as_i64() {
+            Some(seconds) if seconds > 0 => spec.timeout_seconds = Some(seconds),
+            _ => violations.push(Violation::new(
+                format!("{field}.timeout"),
+                format!("must be a positive whole number of seconds, found {value}"),
+            )),
+        },
+    }
+    for (name, number) in ports {
+        let Some(number) = number.and_then(|number| u16::try_from(number).ok()) else {
             continue;
         };
-        let name = port.get("name").and_then(Value::as_str).unwrap_or_default();
         if name.starts_with("grpc") || name.starts_with("h2c") {
             if spec.grpc_port.is_none() {
                 spec.grpc_port = Some(number);
@@ -519,6 +781,18 @@ mod tests {
             json!({"metadata": {"name": ""}, "spec": {"transformer": {}}}),
             json!({"metadata": null, "spec": null}),
             json!({"spec": {"predictor": "x", "transformer": {"timeout": "30s"}}}),
+            // Blocks are visited by name, containers first; grpc-v2 in any block counts.
+            json!({"metadata": {"name": "m"}, "spec": {"predictor": {
+                "zeta": {"ports": [{"name": "grpc-z", "containerPort": 7000}, {"containerPort": 7001}]},
+                "alpha": {"ports": [{"name": "h2c", "containerPort": 6000}], "protocolVersion": "v2"},
+                "containers": [{"ports": [{"containerPort": 5000}]}, {"name": "no-ports"}],
+                "resources": {"limits": {"cpu": "1"}}, "env": [{"name": "A"}], "minReplicas": 2},
+                "transformer": {"sklearn": {"protocolVersion": "grpc-v2"}, "timeout": 10}}}),
+            // Types the typed read refuses, which the JSON reader handles its own way.
+            json!({"metadata": {"name": "m"}, "spec": {"predictor": {"model": {"ports": [{"name": 7, "containerPort": "x"}, 3]}}}}),
+            json!({"metadata": {"name": "m"}, "spec": {"predictor": {"containers": {"ports": [{"containerPort": 1}]}}}}),
+            json!({"metadata": {"name": "m"}, "spec": {"predictor": {"timeout": {"ports": [{"containerPort": 9}]}, "model": {"ports": [{"containerPort": 70000}]}}}}),
+            json!({"metadata": {"name": "m"}, "spec": {"predictor": {"name": {"protocolVersion": "grpc-v2"}}}}),
         ];
         for object in objects {
             let precise = InferenceService::from_json(&object, "default");

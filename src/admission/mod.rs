@@ -139,6 +139,9 @@ impl Webhook {
 
 impl AdmissionHandler for Webhook {
     fn handle(&self, endpoint: Endpoint, body: &[u8]) -> AdmissionReply {
+        if let Some(review) = review::TypedReview::decode(body) {
+            return self.handle_inference_service(endpoint, review.request);
+        }
         let request = match review::decode(body) {
             Err(error) => {
                 return AdmissionReply {
@@ -160,7 +163,11 @@ impl AdmissionHandler for Webhook {
             }
             Ok(Ok(request)) => request,
         };
-        record_identity(&request);
+        record_identity(
+            &request.uid,
+            request.namespace.as_deref(),
+            request.name.as_deref(),
+        );
         let answer = answer(endpoint, &request, &self.state);
         AdmissionReply {
             http_status: 200,
@@ -172,15 +179,42 @@ impl AdmissionHandler for Webhook {
     }
 }
 
+impl Webhook {
+    /// The hot path: an ISVC create or update whose object the review decoding already read.
+    fn handle_inference_service(
+        &self,
+        endpoint: Endpoint,
+        request: review::TypedRequest,
+    ) -> AdmissionReply {
+        record_identity(
+            &request.uid,
+            request.namespace.as_deref(),
+            request.name.as_deref(),
+        );
+        let namespace = request.namespace.as_deref().unwrap_or("default");
+        let object = request
+            .object
+            .expect("TypedReview::decode keeps only requests with an object");
+        let answer = match InferenceService::from_typed(object, namespace) {
+            Ok((isvc, facts)) => inference_service_answer(endpoint, &isvc, facts, &self.state),
+            Err(violations) => Answer::rejected(&violations, Vec::new()),
+        };
+        AdmissionReply {
+            http_status: 200,
+            body: answer.body(&request.uid),
+            kind: request.kind.kind,
+            operation: request.operation,
+            outcome: answer.outcome(),
+        }
+    }
+}
+
 /// Fills the server's `review` span (see `server`) with what only the decoded request has.
-fn record_identity(request: &Request) {
+fn record_identity(uid: &str, namespace: Option<&str>, name: Option<&str>) {
     let span = tracing::Span::current();
-    span.record("uid", request.uid.as_str());
-    span.record(
-        "namespace",
-        request.namespace.as_deref().unwrap_or_default(),
-    );
-    span.record("name", request.name.as_deref().unwrap_or_default());
+    span.record("uid", uid);
+    span.record("namespace", namespace.unwrap_or_default());
+    span.record("name", name.unwrap_or_default());
 }
 
 /// The decision for one request, before serialisation.
@@ -311,23 +345,30 @@ fn inference_service(endpoint: Endpoint, request: &Request, state: &AdmissionSta
         Err(answer) => return answer,
     };
     let namespace = request.namespace.as_deref().unwrap_or("default");
-    let (isvc, facts) = match InferenceService::from_json_text(text, namespace) {
-        Ok(read) => read,
-        Err(ReadError::Invalid(violations)) => return Answer::rejected(&violations, Vec::new()),
-        Err(ReadError::NotJson(_) | ReadError::NotAnObject) => {
-            return Answer::unusable(NOT_AN_OBJECT);
-        }
-    };
+    match InferenceService::from_json_text(text, namespace) {
+        Ok((isvc, facts)) => inference_service_answer(endpoint, &isvc, facts, state),
+        Err(ReadError::Invalid(violations)) => Answer::rejected(&violations, Vec::new()),
+        Err(ReadError::NotJson(_) | ReadError::NotAnObject) => Answer::unusable(NOT_AN_OBJECT),
+    }
+}
+
+/// Validation and mutation of an ISVC create or update, shared by both decoding paths.
+fn inference_service_answer(
+    endpoint: Endpoint,
+    isvc: &InferenceService,
+    facts: isvc::ObjectFacts,
+    state: &AdmissionState,
+) -> Answer {
     // An object being deleted only sheds finalizers: never block it on routing rules, or a
     // config change could leave it undeletable.
     if facts.being_deleted {
         return Answer::allow();
     }
-    let planned = match plan_isvc(&isvc, state) {
+    let planned = match plan_isvc(isvc, state) {
         Ok(planned) => planned,
         Err(answer) => return answer,
     };
-    if let Some(refusal) = host_conflicts(&planned, &isvc, state) {
+    if let Some(refusal) = host_conflicts(&planned, isvc, state) {
         return refusal;
     }
     let patch = match endpoint {

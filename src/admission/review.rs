@@ -84,6 +84,49 @@ struct Envelope<'a> {
     request: Option<&'a RawValue>,
 }
 
+/// The hot path in one pass: a well-formed v1 review whose object is read by the ISVC typed
+/// reader as it is parsed (the generic path would scan the object twice).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypedReview {
+    api_version: String,
+    kind: String,
+    pub request: TypedRequest,
+}
+
+/// [`Request`] with the object already read as an ISVC.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypedRequest {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: String,
+    pub object: Option<crate::isvc::TypedObject>,
+}
+
+impl TypedReview {
+    /// The review, if it is a v1 review of an InferenceService create or update (the webhook's
+    /// hot path); None sends the body down the generic path.
+    pub fn decode(body: &[u8]) -> Option<Self> {
+        let review: Self = serde_json::from_slice(body).ok()?;
+        let request = &review.request;
+        let is_isvc_write = review.api_version == API_VERSION
+            && review.kind == KIND
+            && request.kind.group == "serving.kserve.io"
+            && request.kind.kind == crate::isvc::KIND
+            && request.sub_resource.is_none()
+            && matches!(request.operation.as_str(), "CREATE" | "UPDATE")
+            && request.object.is_some();
+        is_isvc_write.then_some(review)
+    }
+}
+
 /// The common case in one pass: a well-formed v1 review.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

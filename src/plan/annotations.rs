@@ -288,8 +288,16 @@ fn plan_hash(plan: &RoutePlan, isvc: &InferenceService, config: &KserveConfig) -
         hasher.part(key.as_bytes());
         hasher.part(value.as_bytes());
     }
-    hasher.part(b"components");
-    serde_json::to_writer(&mut hasher, &isvc.components).expect("components serialise");
+    hasher.part(&(isvc.components.len() as u64).to_le_bytes());
+    for component in &isvc.components {
+        let spec = &component.spec;
+        hasher.part(component.kind.key().as_bytes());
+        hasher.part(component.service_name.as_bytes());
+        hasher.part(&spec.timeout_seconds.unwrap_or(-1).to_le_bytes());
+        hasher.part(&spec.grpc_port.map_or(-1, i32::from).to_le_bytes());
+        hasher.part(&[u8::from(spec.grpc_port_named)]);
+        hasher.part(&spec.http_port.map_or(-1, i32::from).to_le_bytes());
+    }
     hasher.finish_hex()
 }
 
