@@ -363,9 +363,31 @@ struct Metadata {
 /// An ISVC read by the typed reader: only the fields routing reads (serde skips the others
 /// without building them). Every field is optional, so any Kubernetes object reads as one; a
 /// mistyped field fails the read, and the precise reader names it.
-#[derive(Deserialize)]
-#[serde(transparent)]
 pub struct TypedObject(Document);
+
+impl<'de> Deserialize<'de> for TypedObject {
+    /// Objects only: serde's derived struct readers also accept arrays (the tuple form), which
+    /// would read `[]` as an empty ISVC instead of "not a JSON object".
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+            type Value = TypedObject;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TypedObject, A::Error> {
+                Document::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TypedObject)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
 
 /// The typed shape of the fields routing reads; serde skips all others without building them.
 #[derive(Deserialize)]

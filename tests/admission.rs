@@ -462,13 +462,19 @@ fn unusable_bodies_and_requests() {
             .contains("request is malformed")
     );
 
-    let mut not_an_object = fixture("isvc-create.json");
-    not_an_object["request"]["object"] = json!("sklearn-iris");
-    let answer = send(&webhook, Endpoint::Mutate, &not_an_object);
-    assert_eq!(
-        answer.response["status"]["message"],
-        "request.object is not a JSON object"
-    );
+    for object in [
+        json!("sklearn-iris"),
+        json!([]),
+        json!([{ "metadata": { "name": "m" } }]),
+    ] {
+        let mut not_an_object = fixture("isvc-create.json");
+        not_an_object["request"]["object"] = object.clone();
+        let answer = send(&webhook, Endpoint::Mutate, &not_an_object);
+        assert_eq!(
+            answer.response["status"]["message"], "request.object is not a JSON object",
+            "{object}"
+        );
+    }
 
     let mut missing = fixture("isvc-create.json");
     missing["request"]["object"] = Value::Null;
