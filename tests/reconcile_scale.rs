@@ -3,6 +3,9 @@
 //! writes exactly the route objects and statuses the change affects and nothing for the others;
 //! and the real reconcile, against the mock API server, makes exactly the requests the
 //! benchmark counts. Timings belong to the benchmark and are never asserted.
+// `stored_routes` reaches this crate through both `reconcile_mock` and `scale_store`: one file,
+// included by each so that the benchmark can use `scale_store` alone.
+#![allow(clippy::duplicate_mod)]
 
 mod reconcile_mock;
 mod scale_store;
@@ -44,19 +47,13 @@ fn the_synthetic_store_is_the_advertised_mix() {
     assert!((0..ISVCS).any(|i| components_of(i) == 3));
     // One external host per ISVC and component, none contested.
     assert!(store.hosts.len() >= ISVCS);
-    // The live routes are the mock API server's stored routes (same helper, two copies).
+    // The store's routes are valid objects, and its clock is the mock API server's.
     for object in objects.iter().take(20) {
         let value = serde_json::to_value(object.as_ref()).unwrap();
         for route in scale_store::plan_of(&value, &base_config()).1 {
-            let uid = scale_store::route_uid(&route);
-            assert_eq!(
-                scale_store::stored(&route, &uid),
-                reconcile_mock::stored(&route, &uid)
-            );
             support::assert_valid_object(&route);
         }
     }
-    assert_eq!(scale_store::accepted(), reconcile_mock::accepted());
     assert_eq!(scale_store::NOW, reconcile_mock::NOW);
 }
 

@@ -184,7 +184,7 @@ impl Webhook {
     fn handle_inference_service(
         &self,
         endpoint: Endpoint,
-        request: review::TypedRequest,
+        request: Request<crate::isvc::TypedObject>,
     ) -> AdmissionReply {
         record_identity(
             &request.uid,

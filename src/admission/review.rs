@@ -52,10 +52,11 @@ pub struct GroupVersionResource {
     pub resource: String,
 }
 
-/// The fields of `request` the webhook reads.
+/// The fields of `request` the webhook reads. `Object` is how `object` is held: raw JSON on the
+/// generic path, or already read as an ISVC on the hot path ([`TypedReview`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Request {
+pub struct Request<Object = Box<RawValue>> {
     pub uid: String,
     pub kind: GroupVersionKind,
     pub resource: GroupVersionResource,
@@ -66,9 +67,8 @@ pub struct Request {
     #[serde(default)]
     pub namespace: Option<String>,
     pub operation: String,
-    /// Kept as raw JSON: the ISVC path reads only the fields routing needs from it.
-    #[serde(default)]
-    pub object: Option<Box<RawValue>>,
+    #[serde(default = "Option::default")]
+    pub object: Option<Object>,
     #[serde(default)]
     pub old_object: Option<IgnoredAny>,
     #[serde(default)]
@@ -91,23 +91,7 @@ struct Envelope<'a> {
 pub struct TypedReview {
     api_version: String,
     kind: String,
-    pub request: TypedRequest,
-}
-
-/// [`Request`] with the object already read as an ISVC.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TypedRequest {
-    pub uid: String,
-    pub kind: GroupVersionKind,
-    #[serde(default)]
-    pub sub_resource: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    pub operation: String,
-    pub object: Option<crate::isvc::TypedObject>,
+    pub request: Request<crate::isvc::TypedObject>,
 }
 
 impl TypedReview {

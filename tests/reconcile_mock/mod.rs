@@ -4,6 +4,10 @@
 //! test, and so does one that is missing.
 #![allow(dead_code)]
 
+#[path = "../stored_routes/mod.rs"]
+mod stored_routes;
+pub use stored_routes::{accepted, stored};
+
 use http::{Method, Request, Response, StatusCode};
 use isvc_ingress::admission::AdmissionState;
 use isvc_ingress::config::KserveConfig;
@@ -191,26 +195,6 @@ fn namespaced_name(object: &Value) -> (String, String) {
             .to_string(),
         object["metadata"]["name"].as_str().unwrap().to_string(),
     )
-}
-
-/// A generated route as the API server stores it: uid and resourceVersion added, plus the
-/// defaults the server fills in (which must not make it look changed).
-pub fn stored(route: &Value, uid: &str) -> Value {
-    let mut object = route.clone();
-    object["metadata"]["uid"] = json!(uid);
-    object["metadata"]["resourceVersion"] = json!("7");
-    object["metadata"]["generation"] = json!(1);
-    object["metadata"]["managedFields"] =
-        json!([{ "manager": "isvc-ingress", "operation": "Apply" }]);
-    if object["kind"] == "HTTPRoute" {
-        for rule in object["spec"]["rules"].as_array_mut().into_iter().flatten() {
-            for backend in rule["backendRefs"].as_array_mut().into_iter().flatten() {
-                backend["weight"] = json!(1);
-                backend["group"] = json!("");
-            }
-        }
-    }
-    object
 }
 
 pub fn dynamic(value: Value) -> DynamicObject {
@@ -426,18 +410,6 @@ pub fn live_routes(isvc: &Value, config: &KserveConfig) -> Vec<Value> {
             object
         })
         .collect()
-}
-
-/// An HTTPRoute status whose one parent accepted it.
-pub fn accepted() -> Value {
-    json!({ "parents": [{
-        "parentRef": { "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "kserve", "name": "kserve-ingress-gateway" },
-        "controllerName": "example.com/gateway",
-        "conditions": [
-            { "type": "Accepted", "status": "True", "reason": "Accepted", "message": "" },
-            { "type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "message": "" },
-        ],
-    }]})
 }
 
 /// Status patch body of a first reconcile: URLs of the plan and `IngressReady` as given.

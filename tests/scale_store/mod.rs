@@ -12,6 +12,10 @@
 //! Self-contained (no `support`, no mock): the benchmark includes it with `#[path]`.
 #![allow(dead_code)]
 
+#[path = "../stored_routes/mod.rs"]
+mod stored_routes;
+pub use stored_routes::{accepted, stored};
+
 use isvc_ingress::admission::AdmissionState;
 use isvc_ingress::config::KserveConfig;
 use isvc_ingress::isvc::InferenceService;
@@ -253,39 +257,6 @@ pub fn settled_isvc(index: usize, isvcs: usize, namespaces: usize, config: &Kser
     });
     object["status"] = status;
     object
-}
-
-/// A generated route as the API server stores it: uid, resourceVersion, generation and
-/// managedFields added, the defaults it fills in on HTTPRoute backends (which must not make it
-/// look changed), and for HTTPRoutes a status whose Gateway accepted it. Same as the mock API
-/// server's `stored` + `accepted` (a test checks).
-pub fn stored(route: &Value, uid: &str) -> Value {
-    let mut object = route.clone();
-    object["metadata"]["uid"] = json!(uid);
-    object["metadata"]["resourceVersion"] = json!("7");
-    object["metadata"]["generation"] = json!(1);
-    object["metadata"]["managedFields"] =
-        json!([{ "manager": "isvc-ingress", "operation": "Apply" }]);
-    if object["kind"] == "HTTPRoute" {
-        for rule in object["spec"]["rules"].as_array_mut().into_iter().flatten() {
-            for backend in rule["backendRefs"].as_array_mut().into_iter().flatten() {
-                backend["weight"] = json!(1);
-                backend["group"] = json!("");
-            }
-        }
-    }
-    object
-}
-
-pub fn accepted() -> Value {
-    json!({ "parents": [{
-        "parentRef": { "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "kserve", "name": "kserve-ingress-gateway" },
-        "controllerName": "example.com/gateway",
-        "conditions": [
-            { "type": "Accepted", "status": "True", "reason": "Accepted", "message": "" },
-            { "type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "message": "" },
-        ],
-    }]})
 }
 
 /// The uid the API server gave a route.
