@@ -171,7 +171,7 @@ impl InferenceService {
         default_namespace: &str,
     ) -> Result<(Self, ObjectFacts), ReadError> {
         match serde_json::from_str::<TypedObject>(text) {
-            Ok(object) => Self::from_typed(object, default_namespace).map_err(ReadError::Invalid),
+            Ok(object) => Self::from_typed(object, default_namespace),
             Err(_) => Self::from_json_text_precisely(text, default_namespace),
         }
     }
@@ -181,7 +181,7 @@ impl InferenceService {
     pub fn from_typed(
         object: TypedObject,
         default_namespace: &str,
-    ) -> Result<(Self, ObjectFacts), Vec<Violation>> {
+    ) -> Result<(Self, ObjectFacts), ReadError> {
         let document = object.0;
         let metadata = document.metadata.unwrap_or_default();
         let facts = ObjectFacts {
@@ -215,6 +215,7 @@ impl InferenceService {
             .filter(|mode| !mode.is_empty());
         Self::assemble(metadata_view, sources, status_deployment_mode, violations)
             .map(|isvc| (isvc, facts))
+            .map_err(|violations| ReadError::Invalid { violations, facts })
     }
 
     fn from_json_text_precisely(
@@ -237,7 +238,7 @@ impl InferenceService {
         };
         Self::from_json(&object, default_namespace)
             .map(|isvc| (isvc, facts))
-            .map_err(ReadError::Invalid)
+            .map_err(|violations| ReadError::Invalid { violations, facts })
     }
 
     /// The common tail of both readers: components, service names, and the verdict.
@@ -349,7 +350,11 @@ pub struct ObjectFacts {
 pub enum ReadError {
     NotJson(String),
     NotAnObject,
-    Invalid(Vec<Violation>),
+    /// An object, but not a readable ISVC; `facts` still say whether it is being deleted.
+    Invalid {
+        violations: Vec<Violation>,
+        facts: ObjectFacts,
+    },
 }
 
 struct Metadata {
@@ -821,7 +826,7 @@ mod tests {
             let fast = InferenceService::from_json_text(&object.to_string(), "default")
                 .map(|(isvc, _)| isvc)
                 .map_err(|error| match error {
-                    ReadError::Invalid(violations) => violations,
+                    ReadError::Invalid { violations, .. } => violations,
                     other => panic!("{other:?}"),
                 });
             assert_eq!(fast, precise, "{object}");

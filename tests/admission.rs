@@ -260,15 +260,39 @@ fn a_policy_refusal_is_forbidden() {
     assert_eq!(answer.response["allowed"], true);
 }
 
+/// Including objects that cannot be read as an ISVC at all: found by fuzzing
+/// (`admission_isvc`), an object being deleted with no predictor and a wrong-typed timeout was
+/// refused, so its finalizers could never be removed. Checked on both readers: the typed one
+/// (the review as sent) and the precise one (where a label of the wrong type sends the body).
 #[test]
 fn objects_being_deleted_are_never_blocked() {
-    let mut review = fixture("isvc-update.json");
-    review["request"]["object"]["metadata"]["name"] = json!("9-bad");
-    review["request"]["object"]["metadata"]["deletionTimestamp"] = json!("2026-11-22T03:00:00Z");
-    for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
-        let answer = send(&webhook(), endpoint, &review);
-        assert_eq!(answer.outcome, Outcome::Allowed);
-        assert!(answer.response.get("patch").is_none());
+    let unplannable = |review: &mut Value| {
+        review["request"]["object"]["metadata"]["name"] = json!("9-bad");
+    };
+    let unreadable = |review: &mut Value| {
+        let spec = &mut review["request"]["object"]["spec"];
+        spec["explainer"] = json!({ "timeout": "thirty" });
+        spec.as_object_mut().unwrap().remove("predictor");
+    };
+    let unreadable_precisely = |review: &mut Value| {
+        review["request"]["object"]["metadata"]["labels"] = json!({ "team": 7 });
+    };
+    for (case, break_it) in [
+        ("unplannable", &unplannable as &dyn Fn(&mut Value)),
+        ("unreadable", &unreadable),
+        ("unreadable, precise reader", &unreadable_precisely),
+    ] {
+        let mut review = fixture("isvc-update.json");
+        break_it(&mut review);
+        let live = send(&webhook(), Endpoint::Validate, &review);
+        assert_eq!(live.outcome, Outcome::Denied, "{case}: refused while live");
+        review["request"]["object"]["metadata"]["deletionTimestamp"] =
+            json!("2026-11-22T03:00:00Z");
+        for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+            let answer = send(&webhook(), endpoint, &review);
+            assert_eq!(answer.outcome, Outcome::Allowed, "{case}");
+            assert!(answer.response.get("patch").is_none(), "{case}");
+        }
     }
 }
 
@@ -496,6 +520,35 @@ fn unusable_bodies_and_requests() {
             .unwrap()
             .starts_with("metadata.labels[team]: must be a string")
     );
+}
+
+/// Found by fuzzing (`admission_review_bytes`): one invalid UTF-8 byte inside a field the
+/// webhook skips (`spec.predictor.model.runtime`) passed the typed reader, which does not check
+/// the strings it skips, and the ISVC was admitted; the precise path refuses the same body. Every
+/// body that is not UTF-8 is now refused up front, whichever field holds the byte.
+#[test]
+fn a_body_that_is_not_utf8_is_refused_wherever_the_byte_is() {
+    let webhook = webhook();
+    let text = serde_json::to_string(&fixture("isvc-create.json")).unwrap();
+    for field in ["\"storageUri\":\"", "\"uid\":\"", "\"username\":\""] {
+        let at = text.find(field).expect(field) + field.len();
+        let mut body = text.clone().into_bytes();
+        body.insert(at, 0xe3);
+        for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+            let reply = webhook.handle(endpoint, &body);
+            assert_eq!(
+                (reply.http_status, reply.outcome),
+                (400, Outcome::Error),
+                "{field}"
+            );
+            let answer: Value = serde_json::from_slice(&reply.body).unwrap();
+            assert_eq!(
+                answer["error"],
+                format!("the body is not JSON: invalid UTF-8 at byte {at}"),
+                "{field}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -197,7 +197,7 @@ impl Webhook {
             .expect("TypedReview::decode keeps only requests with an object");
         let answer = match InferenceService::from_typed(object, namespace) {
             Ok((isvc, facts)) => inference_service_answer(endpoint, &isvc, facts, &self.state),
-            Err(violations) => Answer::rejected(&violations, Vec::new()),
+            Err(error) => unreadable_answer(error),
         };
         AdmissionReply {
             http_status: 200,
@@ -347,8 +347,17 @@ fn inference_service(endpoint: Endpoint, request: &Request, state: &AdmissionSta
     let namespace = request.namespace.as_deref().unwrap_or("default");
     match InferenceService::from_json_text(text, namespace) {
         Ok((isvc, facts)) => inference_service_answer(endpoint, &isvc, facts, state),
-        Err(ReadError::Invalid(violations)) => Answer::rejected(&violations, Vec::new()),
-        Err(ReadError::NotJson(_) | ReadError::NotAnObject) => Answer::unusable(NOT_AN_OBJECT),
+        Err(error) => unreadable_answer(error),
+    }
+}
+
+/// The answer for an ISVC that cannot be read. An object being deleted is still allowed: it
+/// only sheds finalizers, and refusing it could leave it undeletable.
+fn unreadable_answer(error: ReadError) -> Answer {
+    match error {
+        ReadError::Invalid { facts, .. } if facts.being_deleted => Answer::allow(),
+        ReadError::Invalid { violations, .. } => Answer::rejected(&violations, Vec::new()),
+        ReadError::NotJson(_) | ReadError::NotAnObject => Answer::unusable(NOT_AN_OBJECT),
     }
 }
 

@@ -18,6 +18,11 @@ pub const KIND: &str = "AdmissionReview";
 pub enum DecodeError {
     #[error("the body is not JSON: {0}")]
     NotJson(String),
+    /// JSON text is UTF-8 (RFC 8259). Checked for the whole body up front: the parser does not
+    /// check the strings it skips, so without this a field the webhook never reads could carry
+    /// bytes that the precise path would refuse.
+    #[error("the body is not JSON: invalid UTF-8 at byte {0}")]
+    NotUtf8(usize),
     #[error(
         "the body is not an {API_VERSION} {KIND} (found apiVersion {api_version:?}, kind {kind:?})"
     )]
@@ -98,7 +103,7 @@ impl TypedReview {
     /// The review, if it is a v1 review of an InferenceService create or update (the webhook's
     /// hot path); None sends the body down the generic path.
     pub fn decode(body: &[u8]) -> Option<Self> {
-        let review: Self = serde_json::from_slice(body).ok()?;
+        let review: Self = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
         let request = &review.request;
         let is_isvc_write = review.api_version == API_VERSION
             && review.kind == KIND
@@ -128,15 +133,17 @@ struct UidOnly {
 /// Decodes a body: `Err(DecodeError)` for a body that is not an AdmissionReview,
 /// `Ok(Err(Unusable))` for a review whose request is missing or malformed.
 pub fn decode(body: &[u8]) -> Result<Result<Request, Unusable>, DecodeError> {
-    if let Ok(review) = serde_json::from_slice::<WellFormed>(body)
+    let body =
+        std::str::from_utf8(body).map_err(|error| DecodeError::NotUtf8(error.valid_up_to()))?;
+    if let Ok(review) = serde_json::from_str::<WellFormed>(body)
         && review.api_version == API_VERSION
         && review.kind == KIND
     {
         return Ok(Ok(review.request));
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|error| {
+    let envelope: Envelope<'_> = serde_json::from_str(body).map_err(|error| {
         // Tell "not JSON" from "JSON, but not a review object".
-        match serde_json::from_slice::<IgnoredAny>(body) {
+        match serde_json::from_str::<IgnoredAny>(body) {
             Err(_) => DecodeError::NotJson(error.to_string()),
             Ok(_) => DecodeError::NotAdmissionReview {
                 api_version: None,

@@ -7,6 +7,13 @@
 //! connection. `--burst N` instead opens N connections at once, each sending one request, and
 //! reports how many were answered, refused or left hanging.
 //!
+//! `--rate R` paces the workers to R requests per second in all (an open-loop soak rather than
+//! a closed-loop maximum), and `--interval D` adds throughput and latency per interval of D to
+//! the report, so a long run shows whether p99 and errors stay flat. `--matrix` measures the
+//! echo baseline, `/mutate`, `/validate` and the status mutator at several concurrencies over
+//! both protocols (in-process servers), prints a Markdown table, and with `--plot` draws the
+//! latency percentiles against concurrency as an SVG.
+//!
 //! `--in-process-echo` starts the same server stack (TLS, router, handler execution) in this
 //! process with a constant allowed-review handler on 127.0.0.1:0, so a baseline for the server
 //! overhead comes from the same binary and run; `--in-process-webhook` starts it with the real
@@ -26,6 +33,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
+
+mod matrix;
+mod plot;
 use hdrhistogram::Histogram;
 use isvc_ingress::admission::{AdmissionState, Webhook};
 use isvc_ingress::client::{self, ClientTls, Connection, HttpVersion};
@@ -59,7 +69,7 @@ struct Args {
     #[arg(long, default_value = "localhost")]
     server_name: String,
     /// PEM CA that signed the server certificate (not needed in the in-process modes).
-    #[arg(long, required_unless_present_any = ["in_process_echo", "in_process_webhook", "compare"])]
+    #[arg(long, required_unless_present_any = ["in_process_echo", "in_process_webhook", "compare", "matrix"])]
     cacert: Option<PathBuf>,
     /// Request body file; default: a small InferenceService CREATE AdmissionReview.
     #[arg(long)]
@@ -99,8 +109,37 @@ struct Args {
     #[arg(long, value_enum, default_value_t = HandlerExecution::Blocking)]
     handler_execution: HandlerExecution,
     /// Instead of a timed run: open N connections at once, one request each.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["matrix", "rate"])]
     burst: Option<usize>,
+    /// Requests per second in all, spread evenly over the workers (default: as fast as the
+    /// server answers).
+    #[arg(long, value_parser = positive_rate)]
+    rate: Option<f64>,
+    /// Report throughput, errors and latency for every interval of this length too.
+    #[arg(long, value_parser = parse_duration)]
+    interval: Option<Duration>,
+    /// Measure echo, mutate, validate and status at each `--levels` concurrency over HTTP/1.1
+    /// and HTTP/2, each with an in-process server, and print a Markdown table.
+    #[arg(long, conflicts_with_all = ["in_process_echo", "in_process_webhook", "compare", "http2", "rate"], requires = "status_body")]
+    matrix: bool,
+    /// With `--matrix`: the status-subresource review the status rows send.
+    #[arg(long)]
+    status_body: Option<PathBuf>,
+    /// With `--matrix`: the concurrencies to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    levels: Vec<usize>,
+    /// With `--matrix`: also draw latency percentiles against concurrency into this SVG file.
+    #[arg(long, requires = "matrix")]
+    plot: Option<PathBuf>,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a positive number of requests per second"
+        )),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +155,8 @@ enum LoadError {
     Server(#[from] isvc_ingress::server::ServerError),
     #[error("{0}")]
     Client(#[from] client::ClientError),
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
 }
 
 /// Resolves `addr` and refuses anything that is not loopback.
@@ -151,11 +192,21 @@ fn check_bounds(args: &Args) -> Result<(), LoadError> {
             format_duration(MAX_DURATION)
         ));
     }
+    if args
+        .interval
+        .is_some_and(|interval| interval.is_zero() || interval > args.duration)
+    {
+        return usage("--interval must be in (0, --duration]".to_owned());
+    }
+    let levels = args.levels.iter().map(|level| ("--levels", *level));
     for (flag, value) in [
         ("--concurrency", args.concurrency),
         ("--connections", args.connections),
         ("--burst", args.burst.unwrap_or(1)),
-    ] {
+    ]
+    .into_iter()
+    .chain(levels)
+    {
         if value == 0 || value > MAX_CONNECTIONS {
             return usage(format!("{flag} must be between 1 and {MAX_CONNECTIONS}"));
         }
@@ -205,10 +256,16 @@ struct RunReport {
     concurrency: usize,
     connections: usize,
     duration_s: f64,
+    /// `--rate`, when the run was paced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_rate: Option<f64>,
     requests: u64,
     errors: u64,
     requests_per_second: f64,
     latency: Latency,
+    /// Per `--interval`, when asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    intervals: Vec<IntervalReport>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -254,10 +311,97 @@ impl Target {
     }
 }
 
-struct WorkerResult {
+/// What one interval of a run saw (see `--interval`).
+#[derive(Debug, serde::Serialize)]
+struct IntervalReport {
+    /// Seconds from the start of the run to the start of this interval.
+    start_s: f64,
+    requests: u64,
+    errors: u64,
+    requests_per_second: f64,
+    latency: Latency,
+}
+
+/// Counts for one interval, merged from every worker.
+struct IntervalCounts {
     histogram: Histogram<u64>,
     requests: u64,
     errors: u64,
+}
+
+impl IntervalCounts {
+    fn new() -> Self {
+        Self {
+            histogram: new_histogram(),
+            requests: 0,
+            errors: 0,
+        }
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.histogram
+            .add(&other.histogram)
+            .expect("same histogram bounds");
+        self.requests += other.requests;
+        self.errors += other.errors;
+    }
+}
+
+/// Where workers hand in their counts: the whole run, and per interval when asked.
+struct Tally {
+    started: Instant,
+    interval: Option<Duration>,
+    total: std::sync::Mutex<IntervalCounts>,
+    intervals: std::sync::Mutex<Vec<IntervalCounts>>,
+}
+
+impl Tally {
+    fn interval_index(&self, at: Instant) -> usize {
+        self.interval.map_or(0, |interval| {
+            (at.saturating_duration_since(self.started).as_nanos() / interval.as_nanos()) as usize
+        })
+    }
+
+    fn hand_in(&self, index: usize, counts: &IntervalCounts) {
+        let mut total = self
+            .total
+            .lock()
+            .expect("no worker panics holding the tally");
+        total.add(counts);
+        drop(total);
+        if self.interval.is_some() {
+            let mut intervals = self
+                .intervals
+                .lock()
+                .expect("no worker panics holding the tally");
+            while intervals.len() <= index {
+                intervals.push(IntervalCounts::new());
+            }
+            intervals[index].add(counts);
+        }
+    }
+}
+
+/// When each worker sends: as soon as its last answer came (closed loop), or on a fixed
+/// schedule that adds up to `--rate` over all workers, each worker's schedule shifted so the
+/// sends interleave.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    AsFastAsAnswered,
+    Every { period: Duration, offset: Duration },
+}
+
+impl Pace {
+    fn for_worker(rate: Option<f64>, workers: usize, worker: usize) -> Self {
+        match rate {
+            None => Self::AsFastAsAnswered,
+            Some(rate) => {
+                let period = Duration::from_secs_f64(workers as f64 / rate);
+                let offset = period.mul_f64(worker as f64 / workers as f64);
+                Self::Every { period, offset }
+            }
+        }
+    }
 }
 
 async fn worker(
@@ -266,23 +410,43 @@ async fn worker(
     path: Arc<str>,
     body: Bytes,
     deadline: Instant,
-) -> WorkerResult {
-    let mut result = WorkerResult {
-        histogram: new_histogram(),
-        requests: 0,
-        errors: 0,
+    pace: Pace,
+    tally: Arc<Tally>,
+) {
+    let mut counts = IntervalCounts::new();
+    let mut index = 0;
+    let mut next_send = match pace {
+        Pace::AsFastAsAnswered => tally.started,
+        Pace::Every { offset, .. } => tally.started + offset,
     };
-    while Instant::now() < deadline {
+    loop {
+        if let Pace::Every { period, .. } = pace {
+            tokio::time::sleep_until(next_send.into()).await;
+            next_send += period;
+        }
         let started = Instant::now();
-        match conn.post_json(&path, body.clone()).await {
+        if started >= deadline {
+            break;
+        }
+        let answer = conn.post_json(&path, body.clone()).await;
+        let finished = Instant::now();
+        let finished_index = tally.interval_index(finished);
+        if finished_index != index {
+            tally.hand_in(index, &counts);
+            counts = IntervalCounts::new();
+            index = finished_index;
+        }
+        match answer {
             Ok(response) if response.status == 200 => {
-                result.requests += 1;
+                counts.requests += 1;
                 // Saturating: a value above the bound is clamped, not dropped.
-                result.histogram.saturating_record(nanos(started.elapsed()));
+                counts
+                    .histogram
+                    .saturating_record(nanos(finished - started));
             }
-            Ok(_) => result.errors += 1,
+            Ok(_) => counts.errors += 1,
             Err(_) => {
-                result.errors += 1;
+                counts.errors += 1;
                 match target.connect().await {
                     Ok(fresh) => conn = fresh,
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -290,24 +454,62 @@ async fn worker(
             }
         }
     }
-    result
+    tally.hand_in(index, &counts);
 }
 
-async fn timed_run(args: &Args, target: Arc<Target>, body: Bytes) -> Result<RunReport, LoadError> {
-    let path: Arc<str> = Arc::from(args.path.as_str());
-    let connections = if args.http2 {
-        args.connections.min(args.concurrency)
+/// The settings of one timed run; `--matrix` makes several from one command line.
+#[derive(Debug, Clone)]
+struct RunSettings {
+    path: String,
+    http2: bool,
+    concurrency: usize,
+    connections: usize,
+    duration: Duration,
+    rate: Option<f64>,
+    interval: Option<Duration>,
+    handler_execution: Option<String>,
+}
+
+impl RunSettings {
+    fn from_args(args: &Args) -> Self {
+        let in_process = args.in_process_echo || args.in_process_webhook || args.compare;
+        Self {
+            path: args.path.clone(),
+            http2: args.http2,
+            concurrency: args.concurrency,
+            connections: args.connections,
+            duration: args.duration,
+            rate: args.rate,
+            interval: args.interval,
+            handler_execution: in_process
+                .then(|| format!("{:?}", args.handler_execution).to_lowercase()),
+        }
+    }
+
+    fn protocol(&self) -> &'static str {
+        if self.http2 { "HTTP/2" } else { "HTTP/1.1" }
+    }
+}
+
+async fn timed_run(
+    settings: &RunSettings,
+    target: Arc<Target>,
+    body: Bytes,
+) -> Result<RunReport, LoadError> {
+    let path: Arc<str> = Arc::from(settings.path.as_str());
+    let connections = if settings.http2 {
+        settings.connections.min(settings.concurrency)
     } else {
-        args.concurrency
+        settings.concurrency
     };
     // Establish every connection before the clock starts.
     let mut pool = Vec::with_capacity(connections);
     for _ in 0..connections {
         pool.push(target.connect().await?);
     }
-    let mut worker_conns = Vec::with_capacity(args.concurrency);
-    if args.http2 {
-        for i in 0..args.concurrency {
+    let mut worker_conns = Vec::with_capacity(settings.concurrency);
+    if settings.http2 {
+        for i in 0..settings.concurrency {
             let shared = pool[i % connections]
                 .try_clone()
                 .ok_or_else(|| LoadError::Usage("server did not negotiate h2".to_owned()))?;
@@ -317,46 +519,73 @@ async fn timed_run(args: &Args, target: Arc<Target>, body: Bytes) -> Result<RunR
         worker_conns = pool;
     }
     let started = Instant::now();
-    let deadline = started + args.duration;
+    let deadline = started + settings.duration;
+    let tally = Arc::new(Tally {
+        started,
+        interval: settings.interval,
+        total: std::sync::Mutex::new(IntervalCounts::new()),
+        intervals: std::sync::Mutex::new(Vec::new()),
+    });
     let tasks: Vec<_> = worker_conns
         .into_iter()
-        .map(|conn| {
+        .enumerate()
+        .map(|(index, conn)| {
+            let pace = Pace::for_worker(settings.rate, settings.concurrency, index);
             tokio::spawn(worker(
                 target.clone(),
                 conn,
                 path.clone(),
                 body.clone(),
                 deadline,
+                pace,
+                tally.clone(),
             ))
         })
         .collect();
-    let mut histogram = new_histogram();
-    let (mut requests, mut errors) = (0, 0);
+    let mut lost_workers = 0;
     for task in tasks {
-        match task.await {
-            Ok(r) => {
-                histogram.add(&r.histogram).expect("same histogram bounds");
-                requests += r.requests;
-                errors += r.errors;
-            }
-            Err(_) => errors += 1,
+        if task.await.is_err() {
+            lost_workers += 1;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let tally = Arc::into_inner(tally).expect("every worker has finished");
+    let total = tally
+        .total
+        .into_inner()
+        .expect("no worker panicked holding it");
+    let interval_seconds = settings.interval.map_or(0.0, |i| i.as_secs_f64());
+    let intervals = tally
+        .intervals
+        .into_inner()
+        .expect("no worker panicked holding it")
+        .iter()
+        .enumerate()
+        // A last interval cut short by the deadline says little; report whole ones only.
+        .filter(|(index, _)| (*index as f64 + 1.0) * interval_seconds <= elapsed + 1e-3)
+        .map(|(index, counts)| IntervalReport {
+            start_s: index as f64 * interval_seconds,
+            requests: counts.requests,
+            errors: counts.errors,
+            requests_per_second: counts.requests as f64 / interval_seconds,
+            latency: Latency::of(&counts.histogram),
+        })
+        .collect();
     Ok(RunReport {
         target: target.label.clone(),
-        handler_execution: (args.in_process_echo || args.in_process_webhook || args.compare)
-            .then(|| format!("{:?}", args.handler_execution).to_lowercase()),
-        protocol: if args.http2 { "HTTP/2" } else { "HTTP/1.1" },
-        path: args.path.clone(),
+        handler_execution: settings.handler_execution.clone(),
+        protocol: settings.protocol(),
+        path: settings.path.clone(),
         body_bytes: body.len(),
-        concurrency: args.concurrency,
+        concurrency: settings.concurrency,
         connections,
         duration_s: elapsed,
-        requests,
-        errors,
-        requests_per_second: requests as f64 / elapsed,
-        latency: Latency::of(&histogram),
+        target_rate: settings.rate,
+        requests: total.requests,
+        errors: total.errors + lost_workers,
+        requests_per_second: total.requests as f64 / elapsed,
+        latency: Latency::of(&total.histogram),
+        intervals,
     })
 }
 
@@ -498,19 +727,63 @@ fn print_latency(l: &Latency) {
     );
 }
 
+/// A server this process started, stopped when the measurement is done.
+struct InProcessServer {
+    running: RunningServer,
+    shutdown: CancellationToken,
+}
+
+impl InProcessServer {
+    async fn start(args: &Args, mode: InProcess) -> Result<Self, LoadError> {
+        let (running, shutdown) = start_in_process(args, mode.handler(args)?).await?;
+        Ok(Self { running, shutdown })
+    }
+
+    /// A target for this server; the label says which handler answers.
+    fn target(&self, mode: InProcess, version: HttpVersion) -> Result<Target, LoadError> {
+        let ca = self
+            .running
+            .self_signed_ca_pem()
+            .expect("self-signed server has a CA")
+            .as_bytes()
+            .to_vec();
+        let addr = self.running.webhook_addr();
+        Target::new(
+            addr,
+            "localhost".to_owned(),
+            &ClientTls::new(ca, version),
+            format!("{} at {addr}", mode.label()),
+        )
+    }
+
+    async fn stop(self) -> Result<(), LoadError> {
+        self.shutdown.cancel();
+        Ok(self.running.wait().await?)
+    }
+}
+
+fn read_file(path: &PathBuf) -> Result<Bytes, LoadError> {
+    std::fs::read(path)
+        .map(Bytes::from)
+        .map_err(|source| LoadError::Read {
+            path: path.clone(),
+            source,
+        })
+}
+
 async fn run(args: Args) -> Result<(), LoadError> {
     check_bounds(&args)?;
     let body = match &args.body {
-        Some(path) => Bytes::from(std::fs::read(path).map_err(|source| LoadError::Read {
-            path: path.clone(),
-            source,
-        })?),
+        Some(path) => read_file(path)?,
         None => Bytes::from(client::sample_review(
             "load-test",
             "InferenceService",
             "CREATE",
         )),
     };
+    if args.matrix {
+        return matrix::run(&args, body).await;
+    }
     let version = if args.http2 {
         HttpVersion::Http2
     } else {
@@ -525,37 +798,24 @@ async fn run(args: Args) -> Result<(), LoadError> {
     } else {
         vec![None]
     };
+    let settings = RunSettings::from_args(&args);
     let mut throughputs = Vec::new();
     for mode in modes {
         let mut in_process = None;
         let target = match mode {
-            Some(handler) => {
-                let (running, shutdown) = start_in_process(&args, handler.handler(&args)?).await?;
-                let ca = running
-                    .self_signed_ca_pem()
-                    .expect("self-signed server has a CA")
-                    .as_bytes()
-                    .to_vec();
-                let target = Target::new(
-                    running.webhook_addr(),
-                    "localhost".to_owned(),
-                    &ClientTls::new(ca, version),
-                    format!("{} at {}", handler.label(), running.webhook_addr()),
-                )?;
-                in_process = Some((running, shutdown));
+            Some(mode) => {
+                let server = InProcessServer::start(&args, mode).await?;
+                let target = server.target(mode, version)?;
+                in_process = Some(server);
                 target
             }
             None => {
                 let addr = loopback_addr(&args.addr).await?;
                 let cacert = args.cacert.as_ref().expect("required by clap");
-                let ca = std::fs::read(cacert).map_err(|source| LoadError::Read {
-                    path: cacert.clone(),
-                    source,
-                })?;
                 Target::new(
                     addr,
                     args.server_name.clone(),
-                    &ClientTls::new(ca, version),
+                    &ClientTls::new(read_file(cacert)?.to_vec(), version),
                     addr.to_string(),
                 )?
             }
@@ -564,14 +824,13 @@ async fn run(args: Args) -> Result<(), LoadError> {
         match args.burst {
             Some(n) => print_burst(&args, &burst_run(&args, target, body.clone(), n).await?),
             None => {
-                let report = timed_run(&args, target, body.clone()).await?;
+                let report = timed_run(&settings, target, body.clone()).await?;
                 throughputs.push(report.requests_per_second);
                 print_timed(&args, &report);
             }
         }
-        if let Some((running, shutdown)) = in_process {
-            shutdown.cancel();
-            running.wait().await?;
+        if let Some(server) = in_process {
+            server.stop().await?;
         }
     }
     if let [echo, webhook] = throughputs[..]
@@ -622,10 +881,28 @@ fn print_timed(args: &Args, report: &RunReport) {
         report.protocol, report.concurrency, report.connections, report.path, report.body_bytes
     );
     println!(
-        "requests:    {} in {:.2}s = {:.0} req/s   errors {}",
-        report.requests, report.duration_s, report.requests_per_second, report.errors
+        "requests:    {} in {:.2}s = {:.0} req/s{}   errors {}",
+        report.requests,
+        report.duration_s,
+        report.requests_per_second,
+        report
+            .target_rate
+            .map(|rate| format!(" (paced at {rate:.0} req/s)"))
+            .unwrap_or_default(),
+        report.errors
     );
     print_latency(&report.latency);
+    for interval in &report.intervals {
+        println!(
+            "  from {:>6.0}s: {:.0} req/s   errors {}   p50 {:.1} us   p99 {:.1} us   p99.9 {:.1} us",
+            interval.start_s,
+            interval.requests_per_second,
+            interval.errors,
+            interval.latency.p50_us,
+            interval.latency.p99_us,
+            interval.latency.p999_us
+        );
+    }
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,112 @@
+//! The SVG of docs/performance.md: latency percentiles against concurrency, one panel per
+//! percentile and protocol, one line per endpoint, both axes logarithmic so that 1, 16 and 64
+//! workers and microseconds to milliseconds all stay readable.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::matrix::{MatrixRow, Measured};
+
+const PROTOCOLS: [&str; 2] = ["HTTP/1.1", "HTTP/2"];
+
+/// Reads one latency percentile, in microseconds, from a row.
+type Percentile = fn(&MatrixRow) -> f64;
+
+/// The percentiles drawn, top to bottom, with how to read each from a row.
+const PERCENTILES: [(&str, Percentile); 3] = [
+    ("p50", |row| row.latency.p50_us),
+    ("p99", |row| row.latency.p99_us),
+    ("p99.9", |row| row.latency.p999_us),
+];
+
+/// One colour per endpoint, in `Measured::ALL` order (distinguishable for colour-blind readers:
+/// the Okabe–Ito palette).
+const COLOURS: [RGBColor; 4] = [
+    RGBColor(0, 0, 0),
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+];
+
+pub(crate) fn latency_against_concurrency(rows: &[MatrixRow], path: &Path) -> Result<(), String> {
+    let error = |error: &dyn std::fmt::Display| error.to_string();
+    let (min_level, max_level) = rows.iter().fold((usize::MAX, 1), |(low, high), row| {
+        (low.min(row.concurrency), high.max(row.concurrency))
+    });
+    if rows.is_empty() {
+        return Err("no measurements to plot".to_owned());
+    }
+    let root = SVGBackend::new(path, (1100, 1200)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| error(&e))?;
+    let root = root
+        .titled(
+            "isvc-ingress webhook: latency against concurrency (loopback TLS, isvc-ingress-load --matrix)",
+            ("sans-serif", 20),
+        )
+        .map_err(|e| error(&e))?;
+    let panels = root.split_evenly((PERCENTILES.len(), PROTOCOLS.len()));
+    for (index, panel) in panels.iter().enumerate() {
+        let (percentile, read) = PERCENTILES[index / PROTOCOLS.len()];
+        let protocol = PROTOCOLS[index % PROTOCOLS.len()];
+        // The same latency axis for both protocols, so the panels of a row compare directly.
+        let (low, high) = rows
+            .iter()
+            .map(read)
+            .filter(|value| *value > 0.0)
+            .fold((f64::MAX, f64::MIN), |(low, high), value| {
+                (low.min(value), high.max(value))
+            });
+        let (low, high) = if low <= high {
+            (low / 1.5, high * 1.5)
+        } else {
+            (1.0, 10.0)
+        };
+        let x_range = (min_level as f64 / 1.3)..(max_level as f64 * 1.3);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("{protocol}, {percentile}"), ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range.log_scale(), (low..high).log_scale())
+            .map_err(|e| error(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("concurrency (requests in flight)")
+            .y_desc(format!("{percentile} latency (µs)"))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()
+            .map_err(|e| error(&e))?;
+        for (measured, colour) in Measured::ALL.iter().zip(COLOURS) {
+            let points: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|row| row.endpoint == measured.name() && row.protocol == protocol)
+                .map(|row| (row.concurrency as f64, read(row)))
+                .filter(|(_, value)| *value > 0.0)
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+                .map_err(|e| error(&e))?
+                .label(measured.name())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|point| Circle::new(point, 3, colour.filled())),
+                )
+                .map_err(|e| error(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| error(&e))?;
+    }
+    root.present().map_err(|e| error(&e))
+}
