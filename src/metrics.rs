@@ -258,13 +258,16 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// `kind` as a label value: a Kubernetes kind is a short alphanumeric word; anything else
-/// becomes `other`.
+/// `kind` as a label value: one of the kinds the webhook is registered for
+/// (`manifests/base/webhooks.yaml`), `unknown` for a body that names none, else `other`.
+///
+/// A closed set, not a shape check: every distinct value is a new series kept for the life of the
+/// process, so a client that can reach the port and sends reviews with made-up kinds must not be
+/// able to add series (memory, and the size of every scrape) without limit.
 pub fn bounded_kind(kind: &str) -> &str {
-    if !kind.is_empty() && kind.len() <= 63 && kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        kind
-    } else {
-        "other"
+    match kind {
+        crate::isvc::KIND | "ConfigMap" | "unknown" => kind,
+        _ => "other",
     }
 }
 
@@ -355,10 +358,40 @@ mod tests {
     #[test]
     fn label_values_are_bounded() {
         assert_eq!(bounded_kind("InferenceService"), "InferenceService");
+        assert_eq!(bounded_kind("ConfigMap"), "ConfigMap");
+        assert_eq!(bounded_kind("unknown"), "unknown");
+        assert_eq!(bounded_kind("Pod"), "other");
         assert_eq!(bounded_kind("a\"b"), "other");
         assert_eq!(bounded_kind(""), "other");
         assert_eq!(bounded_kind(&"x".repeat(64)), "other");
         assert_eq!(bounded_operation("UPDATE"), "UPDATE");
         assert_eq!(bounded_operation("PATCH"), "unknown");
+    }
+
+    #[test]
+    fn made_up_kinds_and_operations_add_no_series() {
+        let metrics = Metrics::new();
+        for i in 0..1000 {
+            metrics.observe_admission(
+                Endpoint::Validate,
+                &format!("Kind{i}"),
+                &format!("OP{i}"),
+                Outcome::Allowed,
+                200,
+                Duration::from_micros(5),
+            );
+        }
+        let text = metrics.encode().unwrap();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|line| line.starts_with("isvc_ingress_admission_requests_total{"))
+            .collect();
+        assert_eq!(series.len(), 1, "one series, not one per made-up kind");
+        assert_eq!(
+            series,
+            [
+                r#"isvc_ingress_admission_requests_total{endpoint="validate",kind="other",operation="unknown",outcome="allowed",code="200"} 1000"#
+            ]
+        );
     }
 }

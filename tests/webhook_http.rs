@@ -1,14 +1,18 @@
-//! The webhook port over real TLS on loopback: protocols, status codes, deadlines, panics.
+//! The webhook port over real TLS on loopback: protocols, status codes, deadlines, panics,
+//! the in-flight byte budget.
 
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{ScriptedHandler, admin_get, review, sample, start, start_echo};
+use common::{Gate, ScriptedHandler, admin_get, review, sample, start, start_echo};
 use isvc_ingress::client::{ClientTls, HttpVersion};
-use isvc_ingress::server::webhook::MAX_BODY_BYTES;
+use isvc_ingress::server::echo::EchoHandler;
+use isvc_ingress::server::webhook::{MAX_BODY_BYTES, MAX_BYTES_IN_FLIGHT};
+use isvc_ingress::server::{AdmissionHandler, AdmissionReply, Endpoint};
 use rustls::ProtocolVersion;
 
 #[tokio::test]
@@ -81,7 +85,13 @@ async fn rejects_clients_that_do_not_trust_the_ca() {
 }
 
 fn padded_review(total_len: usize) -> String {
-    let head = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big"},"pad":""#;
+    padded_review_with_uid("big", total_len)
+}
+
+fn padded_review_with_uid(uid: &str, total_len: usize) -> String {
+    let head = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"{uid}"}},"pad":""#
+    );
     let tail = r#""}"#;
     let pad = total_len - head.len() - tail.len();
     format!("{head}{}{tail}", "a".repeat(pad))
@@ -233,4 +243,75 @@ async fn handler_panic_on_blocking_pool_is_answered_500() {
 #[tokio::test]
 async fn handler_panic_inline_is_answered_500() {
     panics_are_answered_500(&["--handler-execution", "inline"]).await;
+}
+
+/// Echo; a body whose uid is `hold` is counted while it runs and waits for the gate.
+#[derive(Default)]
+struct HoldingHandler {
+    running: AtomicUsize,
+    most: AtomicUsize,
+    gate: Gate,
+}
+
+impl AdmissionHandler for HoldingHandler {
+    fn handle(&self, endpoint: Endpoint, body: &[u8]) -> AdmissionReply {
+        let held = body.starts_with(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"hold"}"#);
+        if held {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.gate.wait();
+            self.running.fetch_sub(1, Ordering::SeqCst);
+        }
+        EchoHandler.handle(endpoint, body)
+    }
+}
+
+#[tokio::test]
+async fn large_bodies_wait_for_the_in_flight_byte_budget() {
+    // How many maximal bodies fit in the budget at once (2), with room left for small ones.
+    let fit = MAX_BYTES_IN_FLIGHT / MAX_BODY_BYTES;
+    assert!(fit >= 1 && MAX_BYTES_IN_FLIGHT % MAX_BODY_BYTES > 100_000);
+    for version in [HttpVersion::Http1, HttpVersion::Http2] {
+        let handler = Arc::new(HoldingHandler::default());
+        let server = start(handler.clone(), &["--request-timeout", "20s"]).await;
+        let send_held = |mut conn: isvc_ingress::client::Connection| {
+            tokio::spawn(async move {
+                conn.post_json("/mutate", padded_review_with_uid("hold", MAX_BODY_BYTES))
+                    .await
+                    .unwrap()
+                    .status
+            })
+        };
+        let running = |count: usize| {
+            let handler = Arc::clone(&handler);
+            async move {
+                let started = Instant::now();
+                while handler.running.load(Ordering::SeqCst) < count {
+                    assert!(started.elapsed() < Duration::from_secs(10));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        // As many maximal bodies as fit reach the handler together...
+        let mut sent = Vec::new();
+        for _ in 0..fit {
+            sent.push(send_held(server.connect(version).await));
+        }
+        running(fit).await;
+        // ...a review of ordinary size fits in what is left, and is answered...
+        let mut conn = server.connect(version).await;
+        let response = conn.post_json("/validate", review("small")).await.unwrap();
+        assert_eq!(response.status, 200, "{version:?}");
+        // ...and one more maximal body waits outside the handler until they are done.
+        sent.push(send_held(server.connect(version).await));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(handler.running.load(Ordering::SeqCst), fit, "{version:?}");
+
+        handler.gate.open();
+        for request in sent {
+            assert_eq!(request.await.unwrap(), 200, "{version:?}");
+        }
+        assert_eq!(handler.most.load(Ordering::SeqCst), fit, "{version:?}");
+        server.stop().await;
+    }
 }

@@ -286,12 +286,12 @@ async fn start_webhook(
         .header_read_timeout(args.header_read_timeout);
     server.http_builder().http2().timer(TokioTimer::new());
 
-    let state = Arc::new(webhook::WebhookState {
+    let state = Arc::new(webhook::WebhookState::new(
         handler,
-        metrics: metrics.clone(),
-        request_timeout: args.request_timeout,
-        execution: args.handler_execution,
-    });
+        metrics.clone(),
+        args.request_timeout,
+        args.handler_execution,
+    ));
     let app = webhook::router(state);
     let task = tokio::spawn(server.serve(app.into_make_service()));
     Ok((webhook_addr, self_signed_ca_pem, task, handle, watch_stop))

@@ -1,10 +1,11 @@
 //! The HTTP side of the webhook port: routing, request checks, deadlines, panics, metrics.
 //!
 //! Order of checks for `POST /mutate` and `POST /validate`: content type (415), declared or
-//! actual body size (413), then the admission handler under a deadline (504) with panics
-//! caught (500). Every error body is JSON `{"error": "..."}`; every AdmissionReview answer,
-//! allowed or denied, is the handler's own status (200), because a 5xx from a webhook makes
-//! the apiserver apply `failurePolicy` instead of showing the user a reason.
+//! actual body size (413), then, under a deadline (504), a share of the in-flight byte budget
+//! ([`MAX_BYTES_IN_FLIGHT`]), the body, and the admission handler with panics caught (500).
+//! Every error body is JSON `{"error": "..."}`; every AdmissionReview answer, allowed or
+//! denied, is the handler's own status (200), because a 5xx from a webhook makes the apiserver
+//! apply `failurePolicy` instead of showing the user a reason.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -20,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::field::Empty;
 
 use super::args::HandlerExecution;
@@ -30,6 +32,18 @@ use crate::metrics::Metrics;
 /// Largest accepted request body: 3 MiB, the apiserver's own limit for an object in etcd
 /// (1.5 MiB) twice over (an UPDATE review carries `object` and `oldObject`).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Most request-body bytes admitted at once, from the start of reading a body to the end of its
+/// handler: a request reserves its declared `Content-Length` (or [`MAX_BODY_BYTES`] without
+/// one) and waits, within its deadline, until that much is free. Waiting is first come, first
+/// served: a small review that arrives behind a waiting large one waits for it too.
+///
+/// Parsing multiplies a body in memory: a 3 MiB review whose object is one long JSON array
+/// peaks near 60 MiB while it is decoded. Without a budget, five such requests sent at once by
+/// anything that can reach the port exceed the Deployment's 256 MiB limit and get the pod
+/// OOM-killed. 8 MiB admits two or three maximal bodies at a time (well under 256 MiB) and
+/// hundreds of the 3-20 KB reviews kube-apiserver sends, so real traffic never waits.
+pub const MAX_BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
 
 /// Path of the mutating webhook (ISVC create/update and `inferenceservices/status`); the
 /// MutatingWebhookConfiguration in `manifests/base/webhooks.yaml` calls it.
@@ -43,6 +57,35 @@ pub(crate) struct WebhookState {
     pub(crate) metrics: Metrics,
     pub(crate) request_timeout: Duration,
     pub(crate) execution: HandlerExecution,
+    /// [`MAX_BYTES_IN_FLIGHT`] permits, one per body byte admitted.
+    pub(crate) in_flight_bytes: Arc<Semaphore>,
+}
+
+impl WebhookState {
+    pub(crate) fn new(
+        handler: Arc<dyn AdmissionHandler>,
+        metrics: Metrics,
+        request_timeout: Duration,
+        execution: HandlerExecution,
+    ) -> Self {
+        Self {
+            handler,
+            metrics,
+            request_timeout,
+            execution,
+            in_flight_bytes: Arc::new(Semaphore::new(MAX_BYTES_IN_FLIGHT)),
+        }
+    }
+
+    /// Waits until `bytes` of the in-flight budget are free and holds them until the permit is
+    /// dropped.
+    async fn reserve(&self, bytes: usize) -> OwnedSemaphorePermit {
+        let bytes = u32::try_from(bytes.min(MAX_BODY_BYTES)).expect("MAX_BODY_BYTES fits in u32");
+        Arc::clone(&self.in_flight_bytes)
+            .acquire_many_owned(bytes)
+            .await
+            .expect("the budget semaphore is never closed")
+    }
 }
 
 /// The router of the TLS port.
@@ -166,10 +209,13 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
+/// Runs the handler on `body`. `reserved` is the body's share of the in-flight budget: it is
+/// released when the handler returns, even when the request has already been answered 504.
 async fn run_handler(
     state: &WebhookState,
     endpoint: Endpoint,
     body: Bytes,
+    reserved: OwnedSemaphorePermit,
     span: &tracing::Span,
 ) -> Result<AdmissionReply, Failure> {
     let handler = Arc::clone(&state.handler);
@@ -177,6 +223,7 @@ async fn run_handler(
         HandlerExecution::Blocking => {
             let span = span.clone();
             let task = tokio::task::spawn_blocking(move || {
+                let _reserved = reserved;
                 span.in_scope(|| handler.handle(endpoint, &body))
             });
             match task.await {
@@ -229,9 +276,11 @@ async fn admit(state: &WebhookState, endpoint: Endpoint, request: Request) -> Re
         operation = Empty,
         outcome = Empty,
     );
+    let reserve = declared_length(request.headers()).map_or(MAX_BODY_BYTES, |n| n as usize);
     let work = async {
+        let reserved = state.reserve(reserve).await;
         let body = read_body(request.into_body()).await?;
-        run_handler(state, endpoint, body, &span).await
+        run_handler(state, endpoint, body, reserved, &span).await
     };
     let result = tokio::time::timeout(deadline, work).await;
     let elapsed = started.elapsed();
