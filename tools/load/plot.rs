@@ -37,6 +37,10 @@ pub(crate) fn latency_against_concurrency(rows: &[MatrixRow], path: &Path) -> Re
     if rows.is_empty() {
         return Err("no measurements to plot".to_owned());
     }
+    // Ticks exactly at the measured concurrencies.
+    let mut levels: Vec<f64> = rows.iter().map(|row| row.concurrency as f64).collect();
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
     let root = SVGBackend::new(path, (1100, 1200)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| error(&e))?;
     let root = root
@@ -68,7 +72,10 @@ pub(crate) fn latency_against_concurrency(rows: &[MatrixRow], path: &Path) -> Re
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(x_range.log_scale(), (low..high).log_scale())
+            .build_cartesian_2d(
+                x_range.log_scale().with_key_points(levels.clone()),
+                (low..high).log_scale(),
+            )
             .map_err(|e| error(&e))?;
         chart
             .configure_mesh()
