@@ -5,22 +5,10 @@
 
 mod common;
 
-use base64::Engine;
 use bytes::Bytes;
-use isvc_ingress::admission::{AdmissionState, Webhook};
+use common::fixture;
 use isvc_ingress::client::HttpVersion;
-use isvc_ingress::config::KserveConfig;
-use isvc_ingress::plan::Policy;
 use serde_json::{Value, json};
-use std::sync::Arc;
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/admission/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// POSTs a review and returns the `response` of the AdmissionReview answer.
 async fn review(
@@ -52,20 +40,12 @@ async fn review(
 }
 
 fn apply_patch(request: &Value, response: &Value) -> Value {
-    assert_eq!(response["patchType"], "JSONPatch");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(response["patch"].as_str().expect("a base64 string"))
-        .unwrap();
-    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
-    let mut object = request["request"]["object"].clone();
-    json_patch::patch(&mut object, &patch).expect("the patch applies to the request object");
-    object
+    common::patched(request, response).unwrap_or_else(|error| panic!("{error}: {response}"))
 }
 
 #[tokio::test]
 async fn every_fixture_over_tls_with_both_protocols() {
-    let state = AdmissionState::new(KserveConfig::shipped(), Policy::default(), "kserve");
-    let server = common::start(Arc::new(Webhook::new(Arc::new(state))), &[]).await;
+    let server = common::start_webhook(&[]).await;
     for version in [HttpVersion::Http1, HttpVersion::Http2] {
         let mut connection = server.connect(version).await;
         assert_eq!(

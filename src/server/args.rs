@@ -129,9 +129,10 @@ pub struct ServeArgs {
     #[arg(long, env = "ISVC_INGRESS_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub request_timeout: Duration,
 
-    /// HTTP/1 only: a request's headers must arrive within this long of the connection
-    /// becoming idle. Also closes HTTP/1 keep-alive connections idle for this long (hyper
-    /// semantics); HTTP/2 connections are not affected.
+    /// HTTP/1: a request's headers must arrive within this long of the connection becoming
+    /// idle; this also closes HTTP/1 keep-alive connections idle for this long (hyper
+    /// semantics). Any protocol: a new connection's first bytes must arrive within this long of
+    /// the TLS handshake. Idle HTTP/2 connections are not affected.
     #[arg(long, env = "ISVC_INGRESS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration, hide = true)]
     pub header_read_timeout: Duration,
 

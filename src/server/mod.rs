@@ -31,6 +31,7 @@
 pub mod admin;
 pub mod args;
 pub mod echo;
+mod preface;
 pub mod readiness;
 pub mod shutdown;
 pub mod tls;
@@ -265,13 +266,17 @@ async fn start_webhook(
     let handle = Handle::new();
     let mut server = axum_server::from_tcp(listener)
         .map_err(bind_err)?
-        // TCP_NODELAY: an answer is one small write; without it, Nagle's algorithm meeting the
-        // client's delayed ACK adds ~40ms to some responses (seen at p99.9 in the load runs).
-        .acceptor(
+        // The client's first bytes after the handshake must come within the header-read
+        // timeout: see `preface` for the wait that no other timeout covers.
+        .acceptor(preface::PrefaceAcceptor::new(
             RustlsAcceptor::new(rustls)
                 .handshake_timeout(args.handshake_timeout)
+                // TCP_NODELAY: an answer is one small write; without it, Nagle's algorithm
+                // meeting the client's delayed ACK adds ~40ms to some responses (seen at p99.9
+                // in the load runs).
                 .acceptor(NoDelayAcceptor::new()),
-        )
+            args.header_read_timeout,
+        ))
         .handle(handle.clone());
     // hyper starts the header-read timer whenever an HTTP/1 connection waits for a request
     // head, so it bounds slowloris clients and also closes HTTP/1 keep-alive connections idle

@@ -223,17 +223,30 @@ pub(crate) struct CertificateFiles {
 }
 
 impl CertificateFiles {
-    async fn read_pair(&self) -> Result<PemPair, TlsError> {
-        Ok(PemPair {
-            cert: read_file(&self.cert_path).await?,
-            key: read_file(&self.key_path).await?,
-        })
+    /// Reads both files; `None` when they changed while being read. The kubelet swaps the
+    /// `..data` symlink at any moment, so now and then the certificate is read from one
+    /// generation and the key from the next: that torn pair does not match and would be
+    /// reported as a failed rotation. Reading the certificate again after the key tells a torn
+    /// read (it changed meanwhile; the next poll reads the new pair whole) from a pair as written.
+    async fn read_pair(&self) -> Result<Option<PemPair>, TlsError> {
+        let cert = read_file(&self.cert_path).await?;
+        let key = read_file(&self.key_path).await?;
+        if read_file(&self.cert_path).await? != cert {
+            return Ok(None);
+        }
+        Ok(Some(PemPair { cert, key }))
     }
 
     /// Reads both files once and puts a changed, valid pair in service.
     pub(crate) async fn poll(&mut self, metrics: &Metrics) -> PollOutcome {
         let pair = match self.read_pair().await {
-            Ok(pair) => pair,
+            Ok(Some(pair)) => pair,
+            Ok(None) => {
+                tracing::debug!(
+                    "the certificate files changed while being read; reading them at the next poll"
+                );
+                return PollOutcome::Unchanged;
+            }
             Err(error) => {
                 let message = error.to_string();
                 if self.last_read_error.as_deref() == Some(message.as_str()) {
@@ -297,7 +310,7 @@ impl CertificateFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs::generate_for_hosts;
+    use crate::certs::{CertificateAuthority, generate_for_hosts};
 
     #[test]
     fn builds_config_with_alpn_and_rejects_bad_pairs() {
@@ -320,5 +333,61 @@ mod tests {
             server_config(a.cert_pem.as_bytes(), b"garbage", None),
             Err(TlsError::Key { .. })
         ));
+    }
+
+    /// Writes `cert` and `key` into a new directory and swaps the `..data` symlink to it, as
+    /// the kubelet updates a Secret volume.
+    fn swap_generation(dir: &Path, generation: usize, cert: &str, key: &str) {
+        let name = format!("..gen_{generation}");
+        std::fs::create_dir(dir.join(&name)).unwrap();
+        std::fs::write(dir.join(&name).join("tls.crt"), cert).unwrap();
+        std::fs::write(dir.join(&name).join("tls.key"), key).unwrap();
+        std::os::unix::fs::symlink(&name, dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_pair_swapped_while_being_read_is_not_a_failed_rotation() {
+        let ca = CertificateAuthority::new("rotation", 1).unwrap();
+        let pairs: Vec<_> = (0..40).map(|_| ca.issue(&["localhost"]).unwrap()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("..data/tls.crt", dir.path().join("tls.crt")).unwrap();
+        std::os::unix::fs::symlink("..data/tls.key", dir.path().join("tls.key")).unwrap();
+        swap_generation(dir.path(), 0, &pairs[0].cert_pem, &pairs[0].key_pem);
+        let (_, mut files) = load_from_files(
+            &dir.path().join("tls.crt"),
+            &dir.path().join("tls.key"),
+            None,
+        )
+        .await
+        .unwrap();
+
+        // Swap through every pair, each once (a pair never comes back), as fast as possible,
+        // while polling without pause: reads straddle swaps again and again.
+        let swapping = {
+            let (dir, pairs) = (dir.path().to_owned(), pairs.clone());
+            std::thread::spawn(move || {
+                for (generation, pair) in pairs.iter().enumerate().skip(1) {
+                    swap_generation(&dir, generation, &pair.cert_pem, &pair.key_pem);
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            })
+        };
+        let metrics = Metrics::new();
+        let mut outcomes = Vec::new();
+        while !swapping.is_finished() {
+            outcomes.push(files.poll(&metrics).await);
+        }
+        swapping.join().unwrap();
+        outcomes.push(files.poll(&metrics).await);
+        assert!(
+            !outcomes.contains(&PollOutcome::Rejected),
+            "a torn read was reported as a bad pair: {outcomes:?}"
+        );
+        assert!(outcomes.contains(&PollOutcome::Reloaded));
+        // The last pair was put in service (a rejected one would be in the outcomes).
+        let last = pairs.last().unwrap();
+        assert_eq!(files.last_tried.cert, last.cert_pem.as_bytes());
+        assert_eq!(files.poll(&metrics).await, PollOutcome::Unchanged);
     }
 }

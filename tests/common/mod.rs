@@ -8,13 +8,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use clap::Parser;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::TokioIo;
+use isvc_ingress::admission::{AdmissionState, Webhook};
 use isvc_ingress::certs::{CertificateAuthority, CertificateBundle};
 use isvc_ingress::client::{self, ClientTls, Connection, HttpVersion};
+use isvc_ingress::config::KserveConfig;
 use isvc_ingress::metrics::Metrics;
+use isvc_ingress::plan::Policy;
 use isvc_ingress::server::echo::EchoHandler;
 use isvc_ingress::server::{
     AdmissionHandler, AdmissionReply, CancellationToken, Endpoint, Readiness, RunningServer,
@@ -22,6 +26,7 @@ use isvc_ingress::server::{
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use serde_json::Value;
 
 /// Installs ring as the process-wide rustls provider, once per test binary.
 pub fn install_provider() {
@@ -120,6 +125,21 @@ impl TestServer {
         connect(self.addr(), self.ca_pem(), version).await
     }
 
+    /// The leaf certificate the server presents to a new handshake now.
+    pub async fn presented_certificate(&self) -> CertificateDer<'static> {
+        let conn = self.connect(HttpVersion::Http1).await;
+        conn.info()
+            .peer_certificate
+            .clone()
+            .expect("peer certificate")
+    }
+
+    /// One sample of the admin port's `/metrics` (0 when absent), e.g.
+    /// `isvc_ingress_tls_reloads_total`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric(self.admin_addr(), series).await
+    }
+
     /// Cancels the shutdown token and waits (bounded) for the server to finish.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -183,6 +203,49 @@ pub async fn start_echo(extra: &[&str]) -> TestServer {
     start(Arc::new(EchoHandler), extra).await
 }
 
+/// The real admission handler: the configuration KServe ships, the default policy.
+pub fn real_webhook() -> Arc<Webhook> {
+    let state = AdmissionState::new(KserveConfig::shipped(), Policy::default(), "kserve");
+    Arc::new(Webhook::new(Arc::new(state)))
+}
+
+/// Starts a server with the real admission handler.
+pub async fn start_webhook(extra: &[&str]) -> TestServer {
+    start(real_webhook(), extra).await
+}
+
+/// An AdmissionReview of `tests/fixtures/admission`, as kube-apiserver sends it.
+pub fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/admission/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The object of `review` after the JSON Patch of the admission `response` (a base64 string
+/// on the wire) is applied to it; why not, when the response carries no usable patch.
+pub fn patched(review: &Value, response: &Value) -> Result<Value, String> {
+    if response["patchType"] != "JSONPatch" {
+        return Err(format!(
+            "patchType is {}, not JSONPatch",
+            response["patchType"]
+        ));
+    }
+    let encoded = response["patch"]
+        .as_str()
+        .ok_or("the patch is not a base64 string")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|error| format!("the patch is not base64: {error}"))?;
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes)
+        .map_err(|error| format!("the patch is not a JSON Patch: {error}"))?;
+    let mut object = review["request"]["object"].clone();
+    json_patch::patch(&mut object, &patch)
+        .map_err(|error| format!("the patch does not apply to the request object: {error}"))?;
+    Ok(object)
+}
+
 /// A verified connection to `addr` for [`SERVER_NAME`].
 pub async fn connect(addr: std::net::SocketAddr, ca_pem: &str, version: HttpVersion) -> Connection {
     try_connect(addr, &ClientTls::new(ca_pem.as_bytes(), version))
@@ -239,6 +302,12 @@ pub fn sample(text: &str, series: &str) -> f64 {
             (name == series).then(|| value.parse().ok()).flatten()
         })
         .unwrap_or(0.0)
+}
+
+/// One sample of the `/metrics` of the admin port at `admin` (0 when absent).
+pub async fn metric(admin: std::net::SocketAddr, series: &str) -> f64 {
+    let (_, _, text) = admin_get(admin, "/metrics").await;
+    sample(&text, series)
 }
 
 /// Polls `condition` every 20ms until it holds or `limit` passes; returns whether it held.
