@@ -1,5 +1,10 @@
-//! `isvc-ingress serve`: the webhook, fed by the file or built-in config, and — when a cluster
-//! is reachable — by a watch of KServe's ConfigMap.
+//! `isvc-ingress serve`: the webhook, fed by the file or built-in config, and — when a
+//! Kubernetes configuration is found — by a watch of KServe's ConfigMap and the reconciler.
+//!
+//! Only the absence of any Kubernetes configuration (no in-cluster service account, no
+//! kubeconfig) makes the webhook run alone. With one, an API server that does not answer is
+//! waited for with backoff while the pod stays unready: serving without the host index would
+//! let one ISVC take another's host, so a replica never fails open into that.
 
 use crate::admission::{AdmissionState, Webhook};
 use crate::config::KserveConfig;
@@ -10,8 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// How long to wait for an API server before running as a webhook alone.
+/// How long one attempt to load the configuration or reach the API server may take.
 const CLUSTER_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Backoff between attempts to reach the API server: 1 s doubling to 60 s.
+const CLUSTER_RETRY_FIRST: Duration = Duration::from_secs(1);
+const CLUSTER_RETRY_MAX: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -55,33 +63,46 @@ fn load_config(args: &ServeArgs) -> Result<KserveConfig, ServeError> {
     Ok(config)
 }
 
-/// A client for a reachable API server, or None (and why, in the log).
-async fn connect_to_cluster() -> Option<kube::Client> {
-    let client =
-        match tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, kube::Client::try_default()).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(error)) => {
-                tracing::info!(%error, "no Kubernetes configuration found");
-                return None;
-            }
-            Err(_) => {
-                tracing::info!("loading the Kubernetes configuration timed out");
-                return None;
-            }
-        };
-    match tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, client.apiserver_version()).await {
-        Ok(Ok(version)) => {
-            tracing::info!(version = %version.git_version, "connected to the Kubernetes API server");
-            Some(client)
-        }
+/// A client from the in-cluster or kubeconfig configuration, or None when there is none (and
+/// why, in the log). Nothing is sent to the API server yet.
+async fn cluster_client() -> Option<kube::Client> {
+    match tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, kube::Client::try_default()).await {
+        Ok(Ok(client)) => Some(client),
         Ok(Err(error)) => {
-            tracing::warn!(%error, "the Kubernetes API server did not answer");
+            tracing::info!(%error, "no Kubernetes configuration found");
             None
         }
         Err(_) => {
-            tracing::warn!("the Kubernetes API server did not answer in time");
+            tracing::info!("loading the Kubernetes configuration timed out");
             None
         }
+    }
+}
+
+/// Waits until the API server answers, retrying with backoff; false if shutdown came first.
+async fn wait_for_api_server(client: &kube::Client, shutdown: &CancellationToken) -> bool {
+    let mut delay = CLUSTER_RETRY_FIRST;
+    loop {
+        let error = match tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, client.apiserver_version())
+            .await
+        {
+            Ok(Ok(version)) => {
+                tracing::info!(version = %version.git_version, "connected to the Kubernetes API server");
+                return true;
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer within {}s", CLUSTER_PROBE_TIMEOUT.as_secs()),
+        };
+        tracing::warn!(
+            %error,
+            retry_in_seconds = delay.as_secs(),
+            "the Kubernetes API server did not answer; not ready until it does"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return false,
+        }
+        delay = (delay * 2).min(CLUSTER_RETRY_MAX);
     }
 }
 
@@ -126,7 +147,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let cluster = if args.standalone || args.self_signed {
         None
     } else {
-        connect_to_cluster().await
+        cluster_client().await
     };
     let namespace = args.config_namespace.clone();
     let Some(client) = cluster else {
@@ -145,26 +166,6 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let replan = ReplanTrigger::new();
     let reconcile_metrics = Arc::new(metrics.with_registry(ReconcileMetrics::register));
     let synced = CachesSynced::new(readiness.clone());
-    tokio::spawn({
-        let (client, state, shutdown, synced, replan) = (
-            client.clone(),
-            state.clone(),
-            shutdown.clone(),
-            synced.clone(),
-            replan.clone(),
-        );
-        async move {
-            let on_synced = move || synced.mark(&synced.config);
-            crate::config_watch::run(
-                client,
-                state,
-                on_synced,
-                move || replan.replan_all(),
-                shutdown,
-            )
-            .await;
-        }
-    });
     // A reconciler that stops (its lease task died) must take the pod down, so that Kubernetes
     // restarts it: a replica that silently stopped reconciling would look healthy.
     let reconciler_failed = Arc::new(AtomicBool::new(false));
@@ -173,6 +174,30 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
             (state.clone(), shutdown.clone(), reconciler_failed.clone());
         let reconciler_args = args.reconciler.clone();
         async move {
+            // Unready (caches not synced) until the API server answers and both caches fill.
+            if !wait_for_api_server(&client, &shutdown).await {
+                return;
+            }
+            tokio::spawn({
+                let (client, state, shutdown, synced, replan) = (
+                    client.clone(),
+                    state.clone(),
+                    shutdown.clone(),
+                    synced.clone(),
+                    replan.clone(),
+                );
+                async move {
+                    let on_synced = move || synced.mark(&synced.config);
+                    crate::config_watch::run(
+                        client,
+                        state,
+                        on_synced,
+                        move || replan.replan_all(),
+                        shutdown,
+                    )
+                    .await;
+                }
+            });
             let on_synced = move || synced.mark(&synced.routes);
             let result = crate::reconcile::run(
                 client,

@@ -603,11 +603,20 @@ struct Started {
 
 /// Spawns `isvc-ingress serve --self-signed` on ports chosen by the kernel.
 async fn spawn_server(grace: Duration) -> (Process, Started) {
+    let grace = format!("{}ms", grace.as_millis());
+    spawn_serve(&["--self-signed", "--shutdown-grace", &grace], &[]).await
+}
+
+/// Spawns `isvc-ingress serve` with `extra` flags and environment on ports chosen by the
+/// kernel; `ca_pem` is what it printed on stdout (only `--self-signed` prints anything).
+async fn spawn_serve(extra: &[&str], environment: &[(&str, &str)]) -> (Process, Started) {
+    let self_signed = extra.contains(&"--self-signed");
     let mut child = Command::new(env!("CARGO_BIN_EXE_isvc-ingress"))
-        .args(["serve", "--self-signed", "--log-format", "json"])
+        .args(["serve", "--log-format", "json"])
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .args(["--shutdown-grace", &format!("{}ms", grace.as_millis())])
+        .args(extra)
         .env("RUST_LOG", "info")
+        .envs(environment.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -663,10 +672,14 @@ async fn spawn_server(grace: Duration) -> (Process, Started) {
         .await
         .unwrap_or_else(|_| panic!("no `listening` log line:\n{}", process.log()))
         .unwrap_or_else(|_| panic!("stderr closed early:\n{}", process.log()));
-    let ca_pem = tokio::time::timeout(PATIENCE, ca)
-        .await
-        .unwrap_or_else(|_| panic!("no CA on stdout:\n{}", process.log()))
-        .unwrap_or_else(|_| panic!("stdout closed early:\n{}", process.log()));
+    let ca_pem = if self_signed {
+        tokio::time::timeout(PATIENCE, ca)
+            .await
+            .unwrap_or_else(|_| panic!("no CA on stdout:\n{}", process.log()))
+            .unwrap_or_else(|_| panic!("stdout closed early:\n{}", process.log()))
+    } else {
+        String::new()
+    };
     (
         process,
         Started {
@@ -675,6 +688,81 @@ async fn spawn_server(grace: Duration) -> (Process, Started) {
             ca_pem,
         },
     )
+}
+
+/// With a Kubernetes configuration, an API server that does not answer is waited for: the
+/// replica stays unready (so the Service sends it no reviews) instead of serving without the
+/// host index, retries with backoff, and still stops cleanly on SIGTERM. It used to give up
+/// after one 5 s probe and serve, ready, as a webhook alone (found in the security review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_server_keeps_the_replica_unready() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: every connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api_server = closed.local_addr().unwrap();
+    drop(closed);
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             clusters: [{{name: test, cluster: {{server: \"https://{api_server}\", insecure-skip-tls-verify: true}}}}]\n\
+             users: [{{name: test, user: {{token: test}}}}]\n\
+             contexts: [{{name: test, context: {{cluster: test, user: test}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let ca = isvc_ingress::certs::CertificateAuthority::new("test CA", 1).unwrap();
+    let serving = ca.issue(&common::HOSTS).unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &serving.cert_pem).unwrap();
+    std::fs::write(&key, &serving.key_pem).unwrap();
+    let (process, started) = spawn_serve(
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    )
+    .await;
+
+    // Two failed attempts (the second after a 1 s backoff), unready all along.
+    let retried = eventually(PATIENCE, || {
+        let log = process.log();
+        std::future::ready(
+            log.matches("the Kubernetes API server did not answer")
+                .count()
+                >= 2,
+        )
+    })
+    .await;
+    assert!(retried, "no retry of the API server:\n{}", process.log());
+    let (status, _, readyz) = admin_get(started.admin, "/readyz").await;
+    assert_eq!(
+        (status, readyz.as_str()),
+        (503, "not ready: caches not synced"),
+        "{}",
+        process.log()
+    );
+    assert_eq!(admin_get(started.admin, "/livez").await.0, 200);
+    assert!(!process.log().contains("running as a webhook alone"));
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &process.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let mut process = process;
+    let mut exit = None;
+    let exited = eventually(PATIENCE, || {
+        exit = process.child.try_wait().unwrap();
+        std::future::ready(exit.is_some())
+    })
+    .await;
+    assert!(exited, "the process did not exit:\n{}", process.log());
+    assert_eq!(exit.unwrap().code(), Some(0), "{}", process.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

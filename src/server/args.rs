@@ -95,8 +95,10 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 
     /// Never contact a Kubernetes API server: serve the webhook alone on --config or the
-    /// built-in KServe default (local trials). Without it, a reachable cluster (in-cluster
-    /// config or kubeconfig) is used for the ConfigMap watch; an unreachable one is skipped.
+    /// built-in KServe default (local trials). Without it, the cluster of the in-cluster config
+    /// or kubeconfig is used for the ConfigMap watch and the reconciler; an API server that does
+    /// not answer is retried with backoff while the replica stays unready. Only when there is no
+    /// configuration at all does the webhook run alone.
     #[arg(long, env = "ISVC_INGRESS_STANDALONE")]
     pub standalone: bool,
 
