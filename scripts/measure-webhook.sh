@@ -1,36 +1,37 @@
 #!/usr/bin/env bash
 # Measures the webhook on this machine, loopback only, and prints Markdown for
 # docs/performance.md:
-#  1. throughput and latency of /mutate with the realistic 3 KB ISVC review against the echo
-#     baseline on the same TLS stack, in one process and run (isvc-ingress-load --compare),
-#     at concurrency 1, 16 and 64, over HTTP/1.1 and HTTP/2;
+#  1. throughput and p50/p99/p99.9 latency of the echo baseline, /mutate, /validate and the
+#     status mutator, with the realistic 3 KB ISVC review, at concurrency 1, 16 and 64 over
+#     HTTP/1.1 and HTTP/2, each against a fresh in-process server (isvc-ingress-load --matrix),
+#     and the plot docs/latency-vs-concurrency.svg drawn by the load tool from those runs;
 #  2. resident memory of a separate `isvc-ingress serve` process before and during load.
-# Usage: scripts/measure-webhook.sh [seconds per run, default 10]
+# Usage: scripts/measure-webhook.sh [seconds per run, default 10] [plot path]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
+plot="${2:-docs/latency-vs-concurrency.svg}"
 body=tests/fixtures/admission/isvc-create-3kb.json
+status_body=tests/fixtures/admission/isvc-status-update.json
 config=tests/fixtures/config/gateway-api-two-domains.yaml
 cargo build --release --quiet --bin isvc-ingress --bin isvc-ingress-load
 load=target/release/isvc-ingress-load
 
-echo "| protocol | concurrency | echo req/s | mutate req/s | mutate/echo | mutate p50 | mutate p99 | mutate p99.9 | errors |"
-echo "|---|---|---|---|---|---|---|---|---|"
-for protocol in http1 http2; do
-  flag=""; [ "$protocol" = http2 ] && flag="--http2"
-  for concurrency in 1 16 64; do
-    out=$("$load" --compare $flag --body "$body" --config "$config" \
-            --concurrency "$concurrency" --duration "${seconds}s" --json)
-    echo "$out" | python3 -c '
+"$load" --matrix --body "$body" --status-body "$status_body" --config "$config" \
+  --levels 1,16,64 --duration "${seconds}s" --plot "$plot" --json | python3 -c '
 import json, sys
-echo, mutate = [json.loads(line) for line in sys.stdin if line.strip()]
-latency = mutate["latency"]
-print("| {} | {} | {:.0f} | {:.0f} | {:.0f}% | {:.0f} µs | {:.0f} µs | {:.0f} µs | {} |".format(
-    mutate["protocol"], mutate["concurrency"], echo["requests_per_second"],
-    mutate["requests_per_second"], 100 * mutate["requests_per_second"] / echo["requests_per_second"],
-    latency["p50_us"], latency["p99_us"], latency["p999_us"], echo["errors"] + mutate["errors"]))'
-  done
-done
+rows = [json.loads(line) for line in sys.stdin if line.strip()]
+echo = {(r["protocol"], r["concurrency"]): r["requests_per_second"] for r in rows if r["endpoint"] == "echo"}
+print("| protocol | concurrency | endpoint | req/s | of echo | p50 | p99 | p99.9 | errors |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    l = r["latency"]
+    share = 100 * r["requests_per_second"] / echo[(r["protocol"], r["concurrency"])]
+    print("| {} | {} | {} | {:,.0f} | {:.0f}% | {:,.0f} µs | {:,.0f} µs | {:,.0f} µs | {} |".format(
+        r["protocol"], r["concurrency"], r["endpoint"], r["requests_per_second"], share,
+        l["p50_us"], l["p99_us"], l["p999_us"], r["errors"]))'
+echo
+echo "Plot: $plot"
 
 # Memory of the real server process (not the in-process one, which shares its heap with the
 # load generator).
