@@ -17,8 +17,10 @@ config=tests/fixtures/config/gateway-api-two-domains.yaml
 cargo build --release --quiet --bin isvc-ingress --bin isvc-ingress-load
 load=target/release/isvc-ingress-load
 
+# The rows are kept next to the plot (same name, .jsonl) as the data behind the table.
+rows="${plot%.svg}.jsonl"
 "$load" --matrix --body "$body" --status-body "$status_body" --config "$config" \
-  --levels 1,16,64 --duration "${seconds}s" --plot "$plot" --json | python3 -c '
+  --levels 1,16,64 --duration "${seconds}s" --plot "$plot" --json | tee "$rows" | python3 -c '
 import json, sys
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
 echo = {(r["protocol"], r["concurrency"]): r["requests_per_second"] for r in rows if r["endpoint"] == "echo"}
@@ -31,7 +33,7 @@ for r in rows:
         r["protocol"], r["concurrency"], r["endpoint"], r["requests_per_second"], share,
         l["p50_us"], l["p99_us"], l["p999_us"], r["errors"]))'
 echo
-echo "Plot: $plot"
+echo "Plot: $plot (rows: $rows)"
 
 # Memory of the real server process (not the in-process one, which shares its heap with the
 # load generator).

@@ -74,11 +74,14 @@ pub(crate) fn latency_against_concurrency(rows: &[MatrixRow], path: &Path) -> Re
             .y_label_area_size(70)
             .build_cartesian_2d(
                 x_range.log_scale().with_key_points(levels.clone()),
-                (low..high).log_scale(),
+                (low..high)
+                    .log_scale()
+                    .with_key_points(one_two_five(low, high)),
             )
             .map_err(|e| error(&e))?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_desc("concurrency (requests in flight)")
             .y_desc(format!("{percentile} latency (µs)"))
             .x_label_formatter(&|x| format!("{x:.0}"))
@@ -116,4 +119,35 @@ pub(crate) fn latency_against_concurrency(rows: &[MatrixRow], path: &Path) -> Re
             .map_err(|e| error(&e))?;
     }
     root.present().map_err(|e| error(&e))
+}
+
+/// Latency ticks at 1, 2 and 5 times each power of ten between `low` and `high`: few enough to
+/// read on a logarithmic axis, where plotters' own ticks crowd each decade.
+fn one_two_five(low: f64, high: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powf(low.log10().floor());
+    while decade <= high {
+        for step in [1.0, 2.0, 5.0] {
+            let tick = decade * step;
+            if (low..=high).contains(&tick) {
+                ticks.push(tick);
+            }
+        }
+        decade *= 10.0;
+    }
+    ticks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_two_five;
+
+    #[test]
+    fn ticks_are_one_two_five_within_the_range() {
+        assert_eq!(
+            one_two_five(40.0, 1500.0),
+            [50.0, 100.0, 200.0, 500.0, 1000.0]
+        );
+        assert_eq!(one_two_five(1.0, 1.0), [1.0]);
+    }
 }
