@@ -70,7 +70,9 @@ for target in "${targets[@]}"; do
     -dict="$(dictionary "$target")" -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
   if [ "$status" -ne 0 ]; then
-    grep -v "^\s*\[" "$log" | tail -n 60 | cut -c1-400 >&2
+    # The assertion that failed, then the end of libFuzzer's report (without the input dump).
+    grep -A3 "panicked at" "$log" | head -n 12 | cut -c1-800 >&2 || true
+    grep -v "^\s*\[" "$log" | grep -v "^ *#[0-9]* 0x" | tail -n 25 | cut -c1-400 >&2
     echo "scripts/fuzz.sh: $target failed (exit $status); the input is in fuzz/artifacts/$target/" >&2
     exit 1
   fi

@@ -551,6 +551,29 @@ fn a_body_that_is_not_utf8_is_refused_wherever_the_byte_is() {
     }
 }
 
+/// Found by fuzzing (`admission_review_bytes`): a malformed request that repeats `uid` was
+/// answered with an empty uid, which the apiserver cannot match to its request. The last `uid`
+/// counts, as in any JSON tree.
+#[test]
+fn a_malformed_request_with_a_repeated_uid_is_answered_with_the_last_one() {
+    let webhook = webhook();
+    let body = br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "first", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "operation": "CREATE", "uid": "last"}}"#;
+    let reply = webhook.handle(Endpoint::Validate, body);
+    assert_eq!((reply.http_status, reply.outcome), (200, Outcome::Error));
+    let answer: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(answer["response"]["uid"], "last", "{answer}");
+    assert_eq!(answer["response"]["allowed"], false);
+    assert!(
+        answer["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the AdmissionReview request is malformed"),
+        "{answer}"
+    );
+}
+
 #[test]
 fn a_replaced_config_applies_to_the_next_request() {
     let state = Arc::new(AdmissionState::new(

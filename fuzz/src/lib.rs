@@ -28,15 +28,10 @@ fn check_review_answer(endpoint: Endpoint, body: &[u8], answer: &Value) -> Optio
     assert!(response["uid"].is_string(), "response.uid: {answer}");
     // The apiserver matches answers to requests by uid: it must be the request's own.
     let request: Option<Value> = serde_json::from_slice(body).ok();
-    // A request with a key twice is ambiguous (serde_json's `Value` keeps the last, the typed
-    // decoder refuses it): the webhook refuses it as malformed, and which uid it echoes is moot.
-    let ambiguous = response["status"]["message"]
-        .as_str()
-        .is_some_and(|message| message.contains("duplicate field"));
+    // With a key repeated, the last one counts, as in serde_json's `Value`.
     if let Some(uid) = request
         .as_ref()
         .and_then(|review| review["request"]["uid"].as_str())
-        && !ambiguous
     {
         assert_eq!(response["uid"], uid, "{answer}");
     }

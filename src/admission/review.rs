@@ -125,9 +125,15 @@ struct WellFormed {
     request: Request,
 }
 
-#[derive(Deserialize)]
-struct UidOnly {
-    uid: Option<String>,
+/// The `uid` of a request that did not decode, so the denial can still name it. Read through
+/// a JSON tree, which keeps the last of repeated keys, rather than a struct, which refuses them:
+/// a request that is malformed because it repeats `uid` is still answered with a uid (found by
+/// fuzzing, `admission_review_bytes`).
+fn malformed_request_uid(request: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(request)
+        .ok()
+        .and_then(|request| request.get("uid")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Decodes a body: `Err(DecodeError)` for a body that is not an AdmissionReview,
@@ -167,10 +173,7 @@ pub fn decode(body: &[u8]) -> Result<Result<Request, Unusable>, DecodeError> {
     };
     Ok(
         serde_json::from_str(request.get()).map_err(|error| Unusable {
-            uid: serde_json::from_str::<UidOnly>(request.get())
-                .ok()
-                .and_then(|only| only.uid)
-                .unwrap_or_default(),
+            uid: malformed_request_uid(request.get()),
             message: format!("the AdmissionReview request is malformed: {error}"),
         }),
     )
