@@ -6,6 +6,8 @@
 #
 # Usage: scripts/fuzz.sh [seconds per target, default 30] [target...]
 #        scripts/fuzz.sh --minimise [target...]
+# FUZZ_SEED=N fixes libFuzzer's random seed, so a run explores the same inputs each time (what
+# .ci/run does); without it every run explores differently.
 # cargo-fuzz needs a nightly toolchain: without one, this prints why and exits 0, so CI on a
 # stable-only machine skips it.
 set -euo pipefail
@@ -67,7 +69,8 @@ for target in "${targets[@]}"; do
   # shellcheck disable=SC2046 # seeds() lists directories, split on purpose
   cargo +nightly fuzz run "$target" "$corpus" $(seeds "$target") -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -dict="$(dictionary "$target")" -print_final_stats=1 >"$log" 2>&1 || status=$?
+    -dict="$(dictionary "$target")" -print_final_stats=1 ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
+    >"$log" 2>&1 || status=$?
   grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
   if [ "$status" -ne 0 ]; then
     # The assertion that failed, then the end of libFuzzer's report (without the input dump).
