@@ -39,22 +39,16 @@ echo "Plot: $plot (rows: $rows)"
 # load generator).
 workdir=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$workdir"' EXIT
-target/release/isvc-ingress serve --self-signed --standalone --config "$config" \
-  --listen 127.0.0.1:18443 --admin-listen 127.0.0.1:18081 --log-format json \
-  >"$workdir/ca.pem" 2>"$workdir/server.log" &
-server=$!
-for _ in $(seq 50); do
-  curl -sf http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break
-  sleep 0.1
-done
-rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
-idle=$(rss)
+# shellcheck source=scripts/local-server.sh
+. scripts/local-server.sh
+start_local_server "$config" "$workdir"
+idle=$(rss_kib)
 "$load" --addr 127.0.0.1:18443 --cacert "$workdir/ca.pem" --body "$body" \
   --concurrency 16 --duration "${seconds}s" --json >"$workdir/load.json" &
 loader=$!
 peak=0
 while kill -0 "$loader" 2>/dev/null; do
-  now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
+  now=$(rss_kib); [ "$now" -gt "$peak" ] && peak=$now
   sleep 0.2
 done
 wait "$loader"

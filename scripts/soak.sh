@@ -26,15 +26,9 @@ cleanup() {
   rm -rf "$workdir"
 }
 trap cleanup EXIT
-target/release/isvc-ingress serve --self-signed --standalone --config "$config" \
-  --listen 127.0.0.1:18443 --admin-listen 127.0.0.1:18081 --log-format json \
-  >"$workdir/ca.pem" 2>"$workdir/server.log" &
-server=$!
-for _ in $(seq 100); do
-  curl -sf http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break
-  sleep 0.1
-done
-rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
+# shellcheck source=scripts/local-server.sh
+. scripts/local-server.sh
+start_local_server "$config" "$workdir"
 idle=$(rss_kib)
 target=(--addr 127.0.0.1:18443 --cacert "$workdir/ca.pem" --body "$body")
 
