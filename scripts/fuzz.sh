@@ -8,8 +8,10 @@
 #        scripts/fuzz.sh --minimise [target...]
 # FUZZ_SEED=N fixes libFuzzer's random seed, so a run explores the same inputs each time (what
 # .ci/run does); without it every run explores differently.
-# cargo-fuzz needs a nightly toolchain: without one, this prints why and exits 0, so CI on a
-# stable-only machine skips it.
+# FUZZ_NEW_INPUTS=DIR writes the inputs a run finds to DIR/<target> instead of fuzz/corpus, and
+# reads the committed corpus as it is (what .ci/run does, so the checkout stays clean).
+# cargo-fuzz needs nightly features (sanitizers): with a nightly toolchain it uses it, otherwise
+# the stable toolchain with RUSTC_BOOTSTRAP=1, so fuzzing never skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +29,12 @@ fi
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${targets_all[@]}")
 
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  echo "scripts/fuzz.sh: skipped, no nightly toolchain (cargo-fuzz needs one: rustup toolchain install nightly)"
-  exit 0
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  fuzz=(cargo +nightly fuzz)
+else
+  echo "scripts/fuzz.sh: no nightly toolchain; using stable with RUSTC_BOOTSTRAP=1"
+  export RUSTC_BOOTSTRAP=1
+  fuzz=(cargo +stable fuzz)
 fi
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz@0.13.2
@@ -53,21 +58,27 @@ dictionary() {
 }
 
 for target in "${targets[@]}"; do
-  cargo +nightly fuzz build "$target"
+  "${fuzz[@]}" build "$target"
 done
 for target in "${targets[@]}"; do
   corpus=fuzz/corpus/$target
   mkdir -p "$corpus"
   if $minimise; then
     # Keeps the smallest set of inputs that reaches the same coverage.
-    cargo +nightly fuzz cmin "$target" "$corpus" -- -dict="$(dictionary "$target")"
+    "${fuzz[@]}" cmin "$target" "$corpus" -- -dict="$(dictionary "$target")"
     continue
+  fi
+  # libFuzzer adds what it finds to the first corpus directory and only reads the others.
+  corpora=("$corpus")
+  if [ -n "${FUZZ_NEW_INPUTS:-}" ]; then
+    mkdir -p "$FUZZ_NEW_INPUTS/$target"
+    corpora=("$FUZZ_NEW_INPUTS/$target" "$corpus")
   fi
   echo "== $target: ${seconds}s"
   log=$(mktemp)
   status=0
   # shellcheck disable=SC2046 # seeds() lists directories, split on purpose
-  cargo +nightly fuzz run "$target" "$corpus" $(seeds "$target") -- \
+  "${fuzz[@]}" run "$target" "${corpora[@]}" $(seeds "$target") -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -dict="$(dictionary "$target")" -print_final_stats=1 ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
     >"$log" 2>&1 || status=$?

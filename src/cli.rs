@@ -1,6 +1,6 @@
 //! The `isvc-ingress` command line: `render` and `check-config` work offline on files.
 //!
-//! Exit codes follow DESIGN.md: 0 when everything is valid, 1 when an InferenceService or the
+//! Exit codes follow docs/design.md: 0 when everything is valid, 1 when an InferenceService or the
 //! config breaks a rule (the output says which), 2 when the input cannot be used at all.
 
 use crate::config::{ConfigError, KserveConfig};
@@ -130,6 +130,11 @@ pub const EXIT_UNUSABLE: u8 = 2;
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Serve(args) = &cli.command
+        && let Err(error) = serve_certificate_given(args)
+    {
+        error.exit();
+    }
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     let mut stderr = std::io::stderr();
@@ -155,6 +160,28 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_UNUSABLE)
         }
     }
+}
+
+/// `serve` needs a serving certificate, or `--self-signed`. Checked here rather than by clap's
+/// `required_unless_present`, whose message lists only `--tls-cert` and `--tls-key`: a first
+/// try on a laptop has no certificate, and the error should say what to do instead (exit 2,
+/// clap's usage error).
+fn serve_certificate_given(args: &crate::server::ServeArgs) -> Result<(), clap::Error> {
+    if args.tls_cert.is_some() || args.self_signed {
+        return Ok(());
+    }
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let serve = command
+        .find_subcommand_mut("serve")
+        .expect("serve is a subcommand")
+        .clone();
+    Err(serve.bin_name("isvc-ingress serve").error(
+        clap::error::ErrorKind::MissingRequiredArgument,
+        "serve needs a serving certificate: --tls-cert FILE --tls-key FILE (or \
+         ISVC_INGRESS_TLS_CERT and ISVC_INGRESS_TLS_KEY).\n\
+         For a local trial without certificates, run: isvc-ingress serve --self-signed > ca.pem\n\
+         (an in-memory CA and certificate; the CA PEM goes to stdout, see README.md)",
+    ))
 }
 
 /// Most threads the blocking pool (where admission handlers run) may have per core.
@@ -314,7 +341,7 @@ fn render(
     Ok(if all_valid { 0 } else { EXIT_INVALID })
 }
 
-/// One element of `render -o json`, serialised in the field order of DESIGN.md (typed, so the
+/// One element of `render -o json`, serialised in the field order of docs/design.md (typed, so the
 /// order holds without an order-preserving JSON map).
 #[derive(Debug, Serialize)]
 #[serde(untagged)]

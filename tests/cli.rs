@@ -1,5 +1,5 @@
 //! The `isvc-ingress` binary end to end: exit codes 0/1/2, the `render -o json` contract of
-//! DESIGN.md, the `-o yaml` manifest stream, and `check-config`.
+//! docs/design.md, the `-o yaml` manifest stream, and `check-config`.
 
 mod support;
 
@@ -50,7 +50,7 @@ fn render_prints_the_json_contract() {
         "the built-in config warns about nothing: {}",
         stderr(&output)
     );
-    // The field order of DESIGN.md, as printed: the top-level keys of the first object are the
+    // The field order of docs/design.md, as printed: the top-level keys of the first object are the
     // lines indented by four spaces in the pretty output.
     let text = String::from_utf8_lossy(&output.stdout);
     let keys: Vec<&str> = text
@@ -275,4 +275,22 @@ fn check_config_summarises_or_lists_every_violation() {
         None,
     );
     assert_eq!(code(&shipped), 0, "{}", stderr(&shipped));
+}
+
+#[test]
+fn serve_without_certificates_suggests_self_signed() {
+    let output = run(&["serve"], None);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let message = stderr(&output);
+    for expected in ["--tls-cert", "--tls-key", "--self-signed", "local trial"] {
+        assert!(
+            message.contains(expected),
+            "{expected:?} missing from: {message}"
+        );
+    }
+    assert!(
+        output.stdout.is_empty(),
+        "nothing on stdout: {:?}",
+        output.stdout
+    );
 }

@@ -1,5 +1,5 @@
 //! The planner's decisions beyond the worked examples: route kinds and overrides, the
-//! annotations of DESIGN.md, policy, deployment-mode rules, DomainMapping, and plan-hash.
+//! annotations of docs/design.md, policy, deployment-mode rules, DomainMapping, and plan-hash.
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! The `isvc-ingress.io/*` annotations: the settings users write, validated, and the values the
-//! webhook writes back (DESIGN.md "Annotations").
+//! webhook writes back (docs/design.md "Annotations").
 
 use super::{Findings, Policy, RouteKind, RoutePlan};
 use crate::config::KserveConfig;

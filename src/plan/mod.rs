@@ -146,7 +146,7 @@ pub struct ComponentPlan {
     pub grpc_url: Option<String>,
 }
 
-/// Everything an ISVC's routing is: the contract of `render -o json` (DESIGN.md).
+/// Everything an ISVC's routing is: the contract of `render -o json` (docs/design.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoutePlan {

@@ -60,11 +60,10 @@ pub struct ServeArgs {
     pub admin_listen: SocketAddr,
 
     /// PEM file with the serving certificate chain (leaf first). Re-read every
-    /// --tls-reload-interval.
+    /// --tls-reload-interval. Required, with --tls-key, unless --self-signed is given.
     #[arg(
         long,
         env = "ISVC_INGRESS_TLS_CERT",
-        required_unless_present = "self_signed",
         conflicts_with = "self_signed",
         requires = "tls_key"
     )]
@@ -74,7 +73,6 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "ISVC_INGRESS_TLS_KEY",
-        required_unless_present = "self_signed",
         conflicts_with = "self_signed",
         requires = "tls_cert"
     )]
@@ -195,7 +193,8 @@ mod tests {
 
     #[test]
     fn cert_flags_and_self_signed_are_exclusive() {
-        assert!(Cli::try_parse_from(["x"]).is_err());
+        // No certificate at all parses: `cli::main` then says to use --self-signed (tests/cli.rs).
+        assert!(Cli::try_parse_from(["x"]).is_ok());
         assert!(Cli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
         assert!(
             Cli::try_parse_from(["x", "--self-signed", "--tls-cert", "c", "--tls-key", "k"])

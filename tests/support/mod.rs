@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: configs, ISVCs, plans, and validation of generated
-//! objects against the real CRD schemas in `../shared/reference/crds` (or the k8s-openapi type
-//! for built-in kinds).
+//! objects against the real CRD schemas in `tests/crds/` (upstream copies, see its README; or the
+//! k8s-openapi type for built-in kinds).
 #![allow(dead_code)]
 
 use isvc_ingress::config::KserveConfig;
@@ -110,8 +110,9 @@ pub fn route<'a>(routes: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} {name} among {routes:#?}"))
 }
 
-pub fn shared_reference() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference")
+/// `tests/crds/`: the upstream CRDs, as `scripts/refresh-crds.sh` copies them.
+pub fn crds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crds")
 }
 
 /// Validates a generated object: custom resources against their CRD's `openAPIV3Schema`
@@ -170,7 +171,7 @@ fn crd_schema(group: &str, kind: &str, version: &str) -> Value {
         return schema.clone();
     }
     let file = format!("{}_{}s.yaml", group, kind.to_lowercase());
-    let path = shared_reference().join("crds").join(&file);
+    let path = crds_dir().join(&file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path:?}: {error}"));
     let crd: Value = serde_yaml_ng::from_str(&text).expect("CRD YAML");
     let mut schema = crd["spec"]["versions"]

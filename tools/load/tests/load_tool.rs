@@ -4,6 +4,8 @@ use std::process::Command;
 
 fn load(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_isvc-ingress-load"))
+        // The fixtures are the product's (tests/fixtures at the repository root).
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .args(args)
         .output()
         .expect("run isvc-ingress-load")
