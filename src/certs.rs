@@ -199,16 +199,21 @@ fn check_label(what: &'static str, value: &str) -> Result<(), CertsError> {
     }
 }
 
-/// CA + serving certificate for the webhook Service `service` in `namespace`.
+/// CA + serving certificate for the webhook Service `service` in `namespace`, plus
+/// `ip_addresses` as IP SANs (for an API server that reaches the webhook by
+/// `clientConfig.url: https://<ip>:<port>/...`: TLS clients match an IP host only against IP
+/// SANs, never against the common name).
 pub fn generate(
     service: &str,
     namespace: &str,
+    ip_addresses: &[std::net::IpAddr],
     days: u32,
 ) -> Result<CertificateBundle, CertsError> {
     check_label("service", service)?;
     check_label("namespace", namespace)?;
     let ca = CertificateAuthority::new(&format!("isvc-ingress CA ({service}.{namespace})"), days)?;
-    let names = service_dns_names(service, namespace);
+    let mut names = service_dns_names(service, namespace);
+    names.extend(ip_addresses.iter().map(ToString::to_string));
     let hosts: Vec<&str> = names.iter().map(String::as_str).collect();
     ca.issue(&hosts)
 }
@@ -256,7 +261,12 @@ pub fn write_bundle(dir: &Path, bundle: &CertificateBundle) -> Result<(), CertsE
 
 /// `isvc-ingress certs`: generates, writes the files and returns the `caBundle` to print.
 pub fn run_certs(args: &CertsArgs) -> Result<String, CertsError> {
-    let bundle = generate(&args.service, &args.namespace, args.days)?;
+    let bundle = generate(
+        &args.service,
+        &args.namespace,
+        &args.ip_addresses,
+        args.days,
+    )?;
     write_bundle(&args.out, &bundle)?;
     Ok(ca_bundle(&bundle))
 }
@@ -268,14 +278,14 @@ mod tests {
     #[test]
     fn rejects_names_that_are_not_dns_labels() {
         assert!(matches!(
-            generate("Webhook", "ns", 1),
+            generate("Webhook", "ns", &[], 1),
             Err(CertsError::InvalidName {
                 what: "service",
                 ..
             })
         ));
         assert!(matches!(
-            generate("svc", "a.b", 1),
+            generate("svc", "a.b", &[], 1),
             Err(CertsError::InvalidName {
                 what: "namespace",
                 ..

@@ -183,6 +183,8 @@ struct RoutingKeys {
     deploy: Option<String>,
     inference_service: Option<String>,
     service: Option<String>,
+    /// Read from a whole ConfigMap (not from the bare JSON of its `ingress` key).
+    is_config_map: bool,
 }
 
 impl KserveConfig {
@@ -191,10 +193,17 @@ impl KserveConfig {
         Self::from_text(SHIPPED_CONFIG_MAP).expect("the shipped KServe configuration is valid")
     }
 
-    /// Reads a ConfigMap YAML/JSON, or the bare JSON of its `ingress` key. A key the text lacks
-    /// takes the shipped default, with a warning saying so.
+    /// Reads a ConfigMap YAML/JSON, or the bare JSON of its `ingress` key. A missing `ingress`
+    /// or `deploy` key takes the shipped default, with a warning saying so (the webhook refuses
+    /// a ConfigMap without `deploy`, so no cluster runs one). A ConfigMap without
+    /// `inferenceService` is read as a cluster runs it, with KServe's own behaviour for the
+    /// missing key (no annotation or label kept off the routes, reference §1.5), so that
+    /// `render --config` of the cluster's ConfigMap shows what the webhook answers (found
+    /// against a real API server: the shipped default changed `plan-hash`); bare ingress JSON
+    /// takes the shipped `inferenceService` too.
     pub fn from_text(text: &str) -> Result<Self> {
         let (keys, mut warnings) = read_routing_keys(text)?;
+        let is_config_map = keys.is_config_map;
         let shipped = shipped_keys();
         let mut take = |key: Option<String>, shipped_value: &Option<String>, name: &str| {
             key.or_else(|| {
@@ -207,12 +216,24 @@ impl KserveConfig {
         let keys = RoutingKeys {
             ingress: take(keys.ingress, &shipped.ingress, "ingress"),
             deploy: take(keys.deploy, &shipped.deploy, "deploy"),
-            inference_service: take(
-                keys.inference_service,
-                &shipped.inference_service,
-                "inferenceService",
-            ),
+            inference_service: if is_config_map {
+                if keys.inference_service.is_none() {
+                    warnings.push(
+                        "the ConfigMap has no `inferenceService` key: as in a cluster, KServe \
+                         then keeps no annotation or label off the routes"
+                            .to_string(),
+                    );
+                }
+                keys.inference_service
+            } else {
+                take(
+                    keys.inference_service,
+                    &shipped.inference_service,
+                    "inferenceService",
+                )
+            },
             service: keys.service,
+            is_config_map,
         };
         Self::from_keys(keys, warnings)
     }
@@ -227,6 +248,7 @@ impl KserveConfig {
             deploy: data.get("deploy").cloned(),
             inference_service: data.get("inferenceService").cloned(),
             service: data.get("service").cloned(),
+            is_config_map: true,
         };
         Self::from_keys(keys, Vec::new())
     }
@@ -405,6 +427,7 @@ fn read_routing_keys(text: &str) -> Result<(RoutingKeys, Vec<String>)> {
         deploy: text_of("deploy")?,
         inference_service: text_of("inferenceService")?,
         service: text_of("service")?,
+        is_config_map: true,
     };
     Ok((keys, warnings))
 }

@@ -56,7 +56,7 @@ pub async fn run(
     let config_maps: Api<ConfigMap> = Api::namespaced(client, &namespace);
     let selector = format!("metadata.name={CONFIG_MAP_NAME}");
     let mut events = watcher(config_maps, watcher::Config::default().fields(&selector))
-        .default_backoff()
+        .backoff(crate::watch::WatchBackoff::new())
         .boxed();
     let mut seen_in_initial_list = false;
     loop {

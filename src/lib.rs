@@ -22,3 +22,4 @@ pub mod server;
 pub mod telemetry;
 pub mod template;
 pub mod violation;
+pub mod watch;

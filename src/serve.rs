@@ -106,6 +106,54 @@ async fn wait_for_api_server(client: &kube::Client, shutdown: &CancellationToken
     }
 }
 
+/// How often a replica with a cluster checks that the API server still answers.
+const API_SERVER_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// Failed checks in a row after which the replica turns unready (so one slow answer does not
+/// make it flap): with the interval above, about 10 s of silence.
+const API_SERVER_FAILURES_BEFORE_UNREADY: u32 = 2;
+
+/// Keeps `/readyz` honest after start: the watches behind the caches resume by themselves
+/// when the API server comes back (kube-runtime's watcher retries with [`crate::watch`]'s
+/// backoff and resumes from the last resourceVersion), but while it is gone the caches age
+/// silently. A replica whose API server has not let it list ISVCs for
+/// [`API_SERVER_FAILURES_BEFORE_UNREADY`] checks in a row is unready until the next success.
+async fn check_api_server(client: kube::Client, readiness: Readiness, shutdown: CancellationToken) {
+    let mut failures = 0u32;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(API_SERVER_CHECK_INTERVAL) => {}
+        }
+        let answered = tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, lists_isvcs(&client)).await;
+        if matches!(answered, Ok(Ok(_))) {
+            if failures >= API_SERVER_FAILURES_BEFORE_UNREADY {
+                tracing::info!("the Kubernetes API server answers again; ready");
+            }
+            failures = 0;
+            readiness.set_api_server_reachable(true);
+            continue;
+        }
+        failures += 1;
+        if failures == API_SERVER_FAILURES_BEFORE_UNREADY {
+            tracing::warn!(
+                checks = failures,
+                "the Kubernetes API server does not answer; not ready until it does"
+            );
+            readiness.set_api_server_reachable(false);
+        }
+    }
+}
+
+/// A list of at most one ISVC: the cheapest request that needs both a working API server and
+/// this replica's authorization (a restarted kube-apiserver answers `/version` seconds before
+/// its RBAC authorizer lets anyone list; found against a real one).
+async fn lists_isvcs(client: &kube::Client) -> Result<String, kube::Error> {
+    let request = http::Request::get("/apis/serving.kserve.io/v1beta1/inferenceservices?limit=1")
+        .body(Vec::new())
+        .expect("a constant request is valid");
+    client.request_text(request).await
+}
+
 /// Readiness needs both caches: the ConfigMap watch and the reconciler's (ISVCs and routes).
 #[derive(Clone)]
 struct CachesSynced {
@@ -170,14 +218,23 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     // restarts it: a replica that silently stopped reconciling would look healthy.
     let reconciler_failed = Arc::new(AtomicBool::new(false));
     tokio::spawn({
-        let (state, shutdown, failed) =
-            (state.clone(), shutdown.clone(), reconciler_failed.clone());
+        let (state, shutdown, failed, readiness) = (
+            state.clone(),
+            shutdown.clone(),
+            reconciler_failed.clone(),
+            readiness.clone(),
+        );
         let reconciler_args = args.reconciler.clone();
         async move {
             // Unready (caches not synced) until the API server answers and both caches fill.
             if !wait_for_api_server(&client, &shutdown).await {
                 return;
             }
+            tokio::spawn(check_api_server(
+                client.clone(),
+                readiness.clone(),
+                shutdown.clone(),
+            ));
             tokio::spawn({
                 let (client, state, shutdown, synced, replan) = (
                     client.clone(),

@@ -63,7 +63,7 @@ fn verifies_for(bundle: &CertificateBundle, name: &str) -> bool {
 
 #[test]
 fn service_certificate_covers_every_service_name() {
-    let bundle = certs::generate("isvc-ingress", "isvc-system", 30).unwrap();
+    let bundle = certs::generate("isvc-ingress", "isvc-system", &[], 30).unwrap();
     assert_eq!(sans(&bundle.cert_pem), SERVICE_NAMES);
     for name in SERVICE_NAMES {
         assert!(verifies_for(&bundle, name), "{name}");
@@ -81,6 +81,18 @@ fn service_certificate_covers_every_service_name() {
     let days =
         (leaf.validity().not_after.timestamp() - leaf.validity().not_before.timestamp()) / 86_400;
     assert_eq!(days, 30, "30 days plus the one-hour backdate, rounded down");
+}
+
+#[test]
+fn service_certificate_with_an_ip_address_also_covers_that_address() {
+    let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let bundle = certs::generate("isvc-ingress", "isvc-system", &[loopback], 30).unwrap();
+    assert!(verifies_for(&bundle, "127.0.0.1"));
+    assert!(verifies_for(&bundle, "isvc-ingress.isvc-system.svc"));
+    assert!(!verifies_for(&bundle, "127.0.0.2"));
+    let mut expected: Vec<String> = SERVICE_NAMES.iter().map(|name| name.to_string()).collect();
+    expected.push("ip:[127, 0, 0, 1]".into());
+    assert_eq!(sans(&bundle.cert_pem), expected);
 }
 
 #[test]

@@ -868,7 +868,7 @@ fn the_self_signed_overlay_agrees_with_the_code() {
         certs_dir.join("kustomization.yaml"),
     )
     .unwrap();
-    let bundle = certs::generate(SERVICE, NAMESPACE, 1).unwrap();
+    let bundle = certs::generate(SERVICE, NAMESPACE, &[], 1).unwrap();
     certs::write_bundle(&certs_dir, &bundle).unwrap();
 
     let rendered = Rendered::parse(&kustomize(&dir.path().join("manifests/self-signed")));

@@ -257,6 +257,15 @@ fn leadership_gained(
     })
 }
 
+/// Keeps watch errors out of the Controller's trigger streams. Each watch logs its errors and
+/// retries on its own backoff ([`crate::watch`]); an error reaching the Controller would
+/// instead put *all* its triggers behind one shared backoff of up to 30 s, so that after an
+/// API server restart one route kind's `403` (RBAC not loaded yet) delayed the reconcile of
+/// every new ISVC by tens of seconds (found against a real kube-apiserver).
+fn without_errors<T>(item: &Result<T, watcher::Error>) -> std::future::Ready<bool> {
+    std::future::ready(item.is_ok())
+}
+
 /// Counts watchers whose initial list is in, and calls `on_synced` once all are.
 struct SyncTracker {
     remaining: AtomicUsize,
@@ -372,7 +381,7 @@ pub async fn run(
             Api::<DynamicObject>::all_with(client.clone(), &isvc_resource),
             watcher::Config::default(),
         )
-        .default_backoff()
+        .backoff(crate::watch::WatchBackoff::new())
         .reflect(writer)
         .inspect(move |event| match event {
             Ok(watcher::Event::Apply(object)) => hosts.update_from(object, &state),
@@ -391,6 +400,7 @@ pub async fn run(
             Err(error) => tracing::warn!(%error, "watching InferenceServices failed; retrying"),
         })
         .applied_objects()
+        .filter(without_errors)
     };
 
     let mut controller =
@@ -403,7 +413,7 @@ pub async fn run(
             Api::<DynamicObject>::all_with(client.clone(), &kind.api_resource()),
             watcher::Config::default().labels(&selector),
         )
-        .default_backoff()
+        .backoff(crate::watch::WatchBackoff::new())
         .inspect(move |event| match event {
             Ok(event) => {
                 cache.apply_event(kind, event);
@@ -413,7 +423,8 @@ pub async fn run(
             }
             Err(error) => tracing::warn!(%error, %kind, "watching routes failed; retrying"),
         })
-        .touched_objects();
+        .touched_objects()
+        .filter(without_errors);
         controller = controller.owns_stream_with(events, kind.api_resource());
     }
 

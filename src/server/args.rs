@@ -160,6 +160,11 @@ pub struct CertsArgs {
     #[arg(long)]
     pub out: PathBuf,
 
+    /// An IP address the serving certificate is also valid for (repeatable), e.g. 127.0.0.1
+    /// when the API server reaches the webhook by `clientConfig.url` instead of the Service.
+    #[arg(long = "ip-address", value_name = "IP")]
+    pub ip_addresses: Vec<std::net::IpAddr>,
+
     /// Validity of the CA and the serving certificate, in days.
     #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 struct State {
     certificate_loaded: AtomicBool,
     caches_synced: AtomicBool,
+    api_server_unreachable: AtomicBool,
     shutting_down: AtomicBool,
 }
 
@@ -30,6 +31,15 @@ impl Readiness {
     /// if they are lost). Without a cluster, the caller sets `true` at start.
     pub fn set_caches_synced(&self, synced: bool) {
         self.state.caches_synced.store(synced, Ordering::SeqCst);
+    }
+
+    /// Called by the API server probe of `serve` (with a cluster): while the API server does
+    /// not answer, the watches behind the caches are broken and the caches go stale, so the
+    /// replica is unready until it answers again. Without a cluster it is never called.
+    pub fn set_api_server_reachable(&self, reachable: bool) {
+        self.state
+            .api_server_unreachable
+            .store(!reachable, Ordering::SeqCst);
     }
 
     /// Called by the server once a certificate is in service.
@@ -64,6 +74,9 @@ impl Readiness {
         if !self.state.caches_synced.load(Ordering::SeqCst) {
             reasons.push("caches not synced");
         }
+        if self.state.api_server_unreachable.load(Ordering::SeqCst) {
+            reasons.push("the Kubernetes API server does not answer");
+        }
         reasons
     }
 }
@@ -86,5 +99,20 @@ mod tests {
         r.mark_shutting_down();
         assert!(!r.is_ready());
         assert_eq!(r.unready_reasons(), ["shutting down"]);
+    }
+
+    #[test]
+    fn an_unreachable_api_server_makes_the_replica_unready_until_it_answers() {
+        let r = Readiness::new();
+        r.set_caches_synced(true);
+        r.set_certificate_loaded();
+        assert!(r.is_ready());
+        r.set_api_server_reachable(false);
+        assert_eq!(
+            r.unready_reasons(),
+            ["the Kubernetes API server does not answer"]
+        );
+        r.set_api_server_reachable(true);
+        assert!(r.is_ready());
     }
 }
