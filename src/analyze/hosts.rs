@@ -78,7 +78,12 @@ pub(super) fn check_conflicts(
         for route in context.snapshot.list(kind) {
             // Routes with a controller belong to it (an ISVC, or Knative's own VirtualServices
             // for the component hosts); only unowned routes are someone else's claim.
-            if live::controller(route).is_some() || live::managed_by_us(route) {
+            let planned_here = outcome.routes.iter().any(|planned| {
+                live::kind_of(planned) == Some(kind)
+                    && planned.metadata().name == object_name(route)
+                    && planned.metadata().namespace == object_namespace(route)
+            });
+            if planned_here || live::controller(route).is_some() || live::managed_by_us(route) {
                 continue;
             }
             let shared = overlapping(&ours, &live::claims(kind, route));

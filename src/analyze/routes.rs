@@ -157,8 +157,9 @@ fn check_owner(
             Code::RouteOwnership,
             vec![reference.clone(), isvc_ref],
             format!(
-                "isvc-ingress writes {}s here, and {reference} lacks its label \
-                 app.kubernetes.io/managed-by=isvc-ingress: another writer (KServe) made it",
+                "isvc-ingress writes the {} objects (--route-owner isvc-ingress), and \
+                 {reference} lacks its label app.kubernetes.io/managed-by=isvc-ingress: another \
+                 writer (KServe) made it",
                 kind.name()
             ),
             "keep KServe away (disableIngressCreation and disableIstioVirtualHost true) and \
@@ -169,8 +170,8 @@ fn check_owner(
             Code::RouteOwnership,
             vec![reference.clone(), isvc_ref],
             format!(
-                "KServe writes {}s (--route-owner kserve), and {reference} carries \
-                 app.kubernetes.io/managed-by=isvc-ingress: two controllers write it",
+                "KServe writes the {} objects (--route-owner kserve), and {reference} \
+                 carries app.kubernetes.io/managed-by=isvc-ingress: two controllers write it",
                 kind.name()
             ),
             "run every isvc-ingress replica with the same --route-owner; with kserve, delete \
@@ -538,7 +539,7 @@ fn check_istio_gateways(
                 Code::ListenerHostMismatch,
                 objects,
                 format!(
-                    "no server of the Istio Gateways {reference} is bound to lists {host} in \
+                    "no server of the Istio Gateways bound to {reference} lists {host} in \
                      its hosts"
                 ),
                 "add the host, a wildcard above it (*.<domain>) or * to the hosts of a server \
