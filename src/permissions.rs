@@ -128,7 +128,9 @@ mod tests {
         assert!(!rules.is_empty());
         for rule in &rules {
             assert!(
-                rule.verbs.iter().all(|verb| ["get", "list", "watch"].contains(verb)),
+                rule.verbs
+                    .iter()
+                    .all(|verb| ["get", "list", "watch"].contains(verb)),
                 "{rule:?}"
             );
             assert_ne!(rule.resource, "secrets");

@@ -1016,6 +1016,10 @@ fn the_analyze_cluster_role_grants_exactly_what_analyze_reads() {
     );
     if kubectl_available() {
         let objects = kustomize(&repo().join("manifests/analyze"));
-        assert_eq!(objects, [object], "the kustomization applies the ClusterRole alone");
+        assert_eq!(
+            objects,
+            [object],
+            "the kustomization applies the ClusterRole alone"
+        );
     }
 }

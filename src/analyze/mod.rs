@@ -434,3 +434,47 @@ fn check_knative_domain_template(snapshot: &Snapshot, findings: &mut Findings) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The analysis is part of the pure core: it imports no shell (the cluster reader, the
+    /// webhook, the reconciler, the command line), so it runs the same on dumps and on a
+    /// cluster, and tests need no API server.
+    #[test]
+    fn the_analysis_imports_no_shell() {
+        let sources = [
+            ("mod.rs", include_str!("mod.rs")),
+            ("codes.rs", include_str!("codes.rs")),
+            ("hosts.rs", include_str!("hosts.rs")),
+            ("live.rs", include_str!("live.rs")),
+            ("output.rs", include_str!("output.rs")),
+            ("routes.rs", include_str!("routes.rs")),
+            ("snapshot.rs", include_str!("snapshot.rs")),
+            ("../field_diff.rs", include_str!("../field_diff.rs")),
+        ];
+        let shells = [
+            "server",
+            "admission",
+            "reconcile",
+            "cli",
+            "serve",
+            "cluster_snapshot",
+            "kube",
+        ];
+        for (file, source) in sources {
+            for line in source
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+            {
+                for shell in shells {
+                    for path in [format!("crate::{shell}::"), format!("use {shell}::")] {
+                        assert!(
+                            !line.contains(&path),
+                            "{file} imports the shell {shell}: {line}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
