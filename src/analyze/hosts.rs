@@ -2,124 +2,81 @@
 //! hosts in use are valid DNS names, the visibility labels agree; and the stale routes of
 //! InferenceServices that no InferenceService wants.
 
-use super::live::{self, CLUSTER_LOCAL_SUFFIX, Claim};
-use super::routes::{ROUTE_KINDS, controlled_routes};
+use super::index::{Holder, ROUTE_KINDS, is_planned_route, plan_claims};
+use super::live::{self, CLUSTER_LOCAL_SUFFIX};
 use super::snapshot::{Kind, object_name, object_namespace};
 use super::{Code, Context, Finding, Findings, ObjectRef, PlanOutcome, Planned, Scope};
 use crate::dns;
-use crate::plan::{OWNER_LABEL, RoutePlan};
+use crate::plan::OWNER_LABEL;
 use serde_json::Value;
 
-/// The hosts and paths a plan sends to its ISVC: every external host whole, the component hosts,
-/// and the path prefix on the shared `ingressDomain` host. None when cluster-local or stopped.
-fn plan_claims(plan: &RoutePlan, ingress_domain: &str) -> Vec<Claim> {
-    if plan.is_cluster_local() || plan.stopped {
-        return Vec::new();
-    }
-    let mut claims: Vec<Claim> = Vec::new();
-    let hosts = plan
-        .hosts
-        .iter()
-        .chain(plan.components.values().map(|component| &component.host));
-    for host in hosts {
-        let claim = Claim::new(host, "/");
-        if !claims.contains(&claim) {
-            claims.push(claim);
-        }
-    }
-    if let Some(path) = &plan.path {
-        claims.push(Claim::new(ingress_domain, path));
-    }
-    claims
-}
-
-/// IA0801 and IA0802.
+/// IA0801 and IA0802: the other holders of each claim of this ISVC, in the order found.
 pub(super) fn check_conflicts(
     context: &Context,
+    position: usize,
     entry: &Planned,
     outcome: &PlanOutcome,
     findings: &mut Findings,
 ) {
-    let domain = &context.config.ingress.ingress_domain;
-    let ours = plan_claims(&outcome.plan, domain);
-    if ours.is_empty() {
-        return;
+    let ours = plan_claims(&outcome.plan, &context.config.ingress.ingress_domain);
+    let mut holders: Vec<(Holder, Vec<String>)> = Vec::new();
+    for claim in &ours {
+        for (holder, other) in context.index.claims_on(&claim.host) {
+            let own = match holder {
+                Holder::Isvc(other_position) => *other_position == position,
+                Holder::Route(kind, route) => is_planned_route(entry, *kind, route),
+            };
+            if own || !claim.overlaps(other) {
+                continue;
+            }
+            let shown = claim.to_string();
+            match holders.iter_mut().find(|(seen, _)| seen.is(holder)) {
+                Some((_, shared)) if shared.contains(&shown) => {}
+                Some((_, shared)) => shared.push(shown),
+                None => holders.push((*holder, vec![shown])),
+            }
+        }
     }
     let isvc_ref = ObjectRef::of(Kind::InferenceService, entry.object);
-    for other in context.planned {
-        if std::ptr::eq(other, entry) {
-            continue;
-        }
-        let Some(other_outcome) = other.planned() else {
-            continue;
-        };
-        let theirs = plan_claims(&other_outcome.plan, domain);
-        let shared = overlapping(&ours, &theirs);
-        if shared.is_empty() {
-            continue;
-        }
-        findings.push(
-            Code::HostClaimedByIsvc,
-            vec![
-                isvc_ref.clone(),
-                ObjectRef::of(Kind::InferenceService, other.object),
-            ],
-            format!(
-                "{} and {} both claim {}: only one of them gets the traffic",
-                entry.key(),
-                other.key(),
-                shared.join(", ")
-            ),
-            "give one of them another host (isvc-ingress.io/host) or path (isvc-ingress.io/path); \
-             the isvc-ingress webhook refuses the second one at admission",
-        );
-    }
-    for kind in ROUTE_KINDS {
-        for route in context.snapshot.list(kind) {
-            // Routes with a controller belong to it (an ISVC, or Knative's own VirtualServices
-            // for the component hosts); only unowned routes are someone else's claim.
-            let planned_here = outcome.routes.iter().any(|planned| {
-                live::kind_of(planned) == Some(kind)
-                    && planned.metadata().name == object_name(route)
-                    && planned.metadata().namespace == object_namespace(route)
-            });
-            if planned_here || live::controller(route).is_some() || live::managed_by_us(route) {
-                continue;
+    for (holder, shared) in holders {
+        let shared = shared.join(", ");
+        match holder {
+            Holder::Isvc(other_position) => {
+                let other = &context.planned[other_position];
+                findings.push(
+                    Code::HostClaimedByIsvc,
+                    vec![
+                        isvc_ref.clone(),
+                        ObjectRef::of(Kind::InferenceService, other.object),
+                    ],
+                    format!(
+                        "{} and {} both claim {shared}: only one of them gets the traffic",
+                        entry.key(),
+                        other.key(),
+                    ),
+                    "give one of them another host (isvc-ingress.io/host) or path \
+                     (isvc-ingress.io/path); the isvc-ingress webhook refuses the second one at \
+                     admission",
+                );
             }
-            let shared = overlapping(&ours, &live::claims(kind, route));
-            if shared.is_empty() {
-                continue;
-            }
-            let route_ref = ObjectRef::of(kind, route);
-            findings.push(
-                Code::HostClaimedByRoute,
-                vec![route_ref.clone(), isvc_ref.clone()],
-                format!(
-                    "{route_ref}, which no InferenceService owns, also claims {}: the gateway \
-                     may send the traffic there",
-                    shared.join(", ")
-                ),
-                format!(
-                    "remove {} from {route_ref}, or give {} another host (isvc-ingress.io/host)",
-                    shared.join(", "),
-                    entry.key()
-                ),
-            );
-        }
-    }
-}
-
-fn overlapping(ours: &[Claim], theirs: &[Claim]) -> Vec<String> {
-    let mut shared: Vec<String> = Vec::new();
-    for claim in ours {
-        if theirs.iter().any(|other| claim.overlaps(other)) {
-            let shown = claim.to_string();
-            if !shared.contains(&shown) {
-                shared.push(shown);
+            Holder::Route(kind, route) => {
+                let route_ref = ObjectRef::of(kind, route);
+                findings.push(
+                    Code::HostClaimedByRoute,
+                    vec![route_ref.clone(), isvc_ref.clone()],
+                    format!(
+                        "{route_ref}, which no InferenceService owns, also claims {shared}: the \
+                         gateway may send the traffic there"
+                    ),
+                    format!(
+                        "remove {shared} from {route_ref}, or give {} another host \
+                         (isvc-ingress.io/host)",
+                        entry.key()
+                    ),
+                );
             }
         }
     }
-    shared
 }
 
 /// IA0901-IA0903: hosts in use are valid DNS names, planned labels are not at the limit, and the
@@ -132,7 +89,18 @@ pub(super) fn check_names(
 ) {
     let isvc_ref = ObjectRef::of(Kind::InferenceService, entry.object);
     let mut in_use: Vec<(String, ObjectRef)> = Vec::new();
-    for (kind, route) in controlled_routes(context, entry, outcome) {
+    let controlled = context
+        .index
+        .controlled_by(&entry.namespace, &outcome.isvc.name)
+        .iter()
+        .filter(|(_, route)| {
+            live::controller(route)
+                .and_then(|(_, _, uid)| uid)
+                .zip(outcome.isvc.uid.as_deref())
+                .is_none_or(|(route, isvc)| route == isvc)
+        });
+    for (kind, route) in controlled {
+        let kind = *kind;
         for host in live::hosts(kind, route) {
             in_use.push((host, ObjectRef::of(kind, route)));
         }
@@ -226,16 +194,18 @@ pub(super) fn stale_routes(context: &Context, scope: &Scope) -> Vec<Finding> {
                 isvc: Some(format!("{namespace}/{owner_name}")),
                 list: &mut list,
             };
-            let owner = context.planned.iter().find(|entry| {
-                entry.namespace == namespace
-                    && entry.name == owner_name
-                    && match (controller.and_then(|(_, _, uid)| uid), entry.planned()) {
+            let owner = context
+                .index
+                .planned(namespace, owner_name)
+                .map(|position| &context.planned[position])
+                .filter(
+                    |entry| match (controller.and_then(|(_, _, uid)| uid), entry.planned()) {
                         (Some(uid), Some(outcome)) => {
                             outcome.isvc.uid.as_deref().is_none_or(|isvc| isvc == uid)
                         }
                         _ => true,
-                    }
-            });
+                    },
+                );
             let Some(owner) = owner else {
                 findings.push(
                     Code::StaleRoute,

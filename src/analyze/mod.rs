@@ -11,6 +11,7 @@
 
 pub mod codes;
 mod hosts;
+mod index;
 mod live;
 pub mod output;
 mod routes;
@@ -173,6 +174,7 @@ struct Context<'a> {
     config: &'a KserveConfig,
     policy: &'a Policy,
     planned: &'a [Planned<'a>],
+    index: index::Index<'a>,
 }
 
 /// Collects the findings of one ISVC (or of the cluster).
@@ -279,18 +281,20 @@ pub fn analyze(
         config,
         policy,
         planned: &planned,
+        index: index::Index::new(snapshot, &planned, &config.ingress.ingress_domain),
     };
     let mut by_isvc: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-    for entry in planned
+    for (position, entry) in planned
         .iter()
-        .filter(|entry| scope.includes(&entry.namespace, &entry.name))
+        .enumerate()
+        .filter(|(_, entry)| scope.includes(&entry.namespace, &entry.name))
     {
         let found = by_isvc.entry(entry.key()).or_default();
         let mut findings = Findings {
             isvc: Some(entry.key()),
             list: found,
         };
-        walk(&context, entry, &mut findings);
+        walk(&context, position, entry, &mut findings);
     }
     for finding in hosts::stale_routes(&context, scope) {
         let key = finding.inference_service.clone().unwrap_or_default();
@@ -304,7 +308,7 @@ pub fn analyze(
 }
 
 /// The chain of one ISVC, link by link.
-fn walk(context: &Context, entry: &Planned, findings: &mut Findings) {
+fn walk(context: &Context, position: usize, entry: &Planned, findings: &mut Findings) {
     let isvc_ref = ObjectRef::of(Kind::InferenceService, entry.object);
     let outcome = match &entry.outcome {
         Ok(outcome) => outcome,
@@ -323,7 +327,7 @@ fn walk(context: &Context, entry: &Planned, findings: &mut Findings) {
     };
     routes::check_routes(context, entry, outcome, findings);
     routes::check_status(entry, outcome, findings);
-    hosts::check_conflicts(context, entry, outcome, findings);
+    hosts::check_conflicts(context, position, entry, outcome, findings);
     hosts::check_names(context, entry, outcome, findings);
 }
 
@@ -446,6 +450,7 @@ mod tests {
             ("mod.rs", include_str!("mod.rs")),
             ("codes.rs", include_str!("codes.rs")),
             ("hosts.rs", include_str!("hosts.rs")),
+            ("index.rs", include_str!("index.rs")),
             ("live.rs", include_str!("live.rs")),
             ("output.rs", include_str!("output.rs")),
             ("routes.rs", include_str!("routes.rs")),

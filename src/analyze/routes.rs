@@ -910,38 +910,6 @@ pub(super) fn check_status(entry: &Planned, outcome: &PlanOutcome, findings: &mu
     }
 }
 
-/// The objects of `kind` in the snapshot controlled by the ISVC of `entry`.
-pub(super) fn controlled_routes<'a>(
-    context: &'a Context,
-    entry: &Planned,
-    outcome: &PlanOutcome,
-) -> Vec<(Kind, &'a Value)> {
-    ROUTE_KINDS
-        .into_iter()
-        .flat_map(|kind| {
-            context
-                .snapshot
-                .list(kind)
-                .iter()
-                .map(move |object| (kind, object))
-        })
-        .filter(|(_, object)| {
-            object_namespace(object) == entry.namespace
-                && matches!(live::controller(object), Some(("InferenceService", name, uid))
-                    if name == outcome.isvc.name
-                        && uid.zip(outcome.isvc.uid.as_deref()).is_none_or(|(a, b)| a == b))
-        })
-        .collect()
-}
-
-/// The kinds that carry traffic to a host.
-pub(super) const ROUTE_KINDS: [Kind; 4] = [
-    Kind::Ingress,
-    Kind::HttpRoute,
-    Kind::VirtualService,
-    Kind::DomainMapping,
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! ([`Snapshot::add`]) or from the cluster (the shell in `crate::cluster_snapshot`).
 
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Name of Knative Serving's network ConfigMap (`knative-serving/config-network`).
 pub const KNATIVE_NETWORK_CONFIG_MAP: &str = "config-network";
@@ -131,6 +131,9 @@ impl Kind {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     objects: BTreeMap<Kind, Vec<Value>>,
+    /// Position in `objects[kind]` by (kind, namespace, name): lookups in constant time, so an
+    /// analysis of thousands of routes is not quadratic. The first object of a name wins.
+    by_name: HashMap<(Kind, String, String), usize>,
     /// Kinds the cluster does not serve (CRD not installed); empty for files.
     pub absent: BTreeSet<Kind>,
 }
@@ -181,7 +184,15 @@ impl Snapshot {
 
     /// Adds an object known to be of `kind`.
     pub fn insert(&mut self, kind: Kind, object: Value) {
-        self.objects.entry(kind).or_default().push(object);
+        let namespace = if kind.is_namespaced() {
+            object_namespace(&object).to_string()
+        } else {
+            String::new()
+        };
+        let key = (kind, namespace, object_name(&object).to_string());
+        let list = self.objects.entry(kind).or_default();
+        self.by_name.entry(key).or_insert(list.len());
+        list.push(object);
     }
 
     /// Every object of `kind`.
@@ -191,10 +202,11 @@ impl Snapshot {
 
     /// The object of `kind` named `name` in `namespace` (ignored for cluster-scoped kinds).
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&Value> {
-        self.list(kind).iter().find(|object| {
-            object_name(object) == name
-                && (!kind.is_namespaced() || object_namespace(object) == namespace)
-        })
+        let namespace = if kind.is_namespaced() { namespace } else { "" };
+        let position = self
+            .by_name
+            .get(&(kind, namespace.to_string(), name.to_string()))?;
+        self.list(kind).get(*position)
     }
 
     /// KServe's `inferenceservice-config` ConfigMap, if read.
