@@ -36,7 +36,8 @@ impl fmt::Display for Difference {
     }
 }
 
-/// Every difference between `desired` and `live`, in document order; `prefix` names the path
+/// Every difference between `desired` and `live`, by key order within each object and index
+/// order within each list; `prefix` names the path
 /// of both values (empty for whole objects).
 pub fn differences(prefix: &str, desired: &Value, live: &Value) -> Vec<Difference> {
     let mut found = Vec::new();
@@ -112,8 +113,8 @@ mod tests {
         assert_eq!(
             shown,
             [
-                "spec.port: expected 80, found 8080",
                 r#"spec.hosts: expected ["a"], found ["a","b"]"#,
+                "spec.port: expected 80, found 8080",
             ]
         );
         let found = differences(
