@@ -36,6 +36,54 @@ pub enum Command {
     Serve(Box<crate::server::ServeArgs>),
     /// Write a CA and a serving certificate for the webhook Service; print the caBundle.
     Certs(crate::server::CertsArgs),
+    /// Say why an InferenceService's URL does not answer, and how to fix it: walk every link
+    /// from the config to the gateway to the model, in the cluster (read-only) or in
+    /// `kubectl get -o yaml` dumps (-f).
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Analyse the InferenceServices of this namespace (default: the kubeconfig's namespace;
+    /// with -f, every namespace).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NAMESPACE",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
+    /// Analyse the InferenceServices of every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Read the objects from `kubectl get -o yaml` dumps (a List or a multi-document stream;
+    /// `-` for standard input) instead of the cluster. Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub files: Vec<String>,
+    /// KServe config to assume (ConfigMap YAML or ingress JSON) instead of the
+    /// inferenceservice-config read from the cluster or the dumps.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Namespace of KServe's inferenceservice-config ConfigMap (live mode).
+    #[arg(long, value_name = "NAMESPACE", default_value = "kserve")]
+    pub kserve_namespace: String,
+    /// Namespace of Knative Serving's config-network ConfigMap (live mode).
+    #[arg(long, value_name = "NAMESPACE", default_value = "knative-serving")]
+    pub knative_namespace: String,
+    /// `table`: grouped by InferenceService, for people; `json`: for tools.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: AnalyzeOutput,
+    /// InferenceServices to analyse (default: every one in the namespace scope).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeOutput {
+    Table,
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -122,6 +170,8 @@ pub enum UsageError {
     Unusable { path: String, message: String },
     #[error("the config {path} is invalid: {source}")]
     Config { path: String, source: ConfigError },
+    #[error("{0}")]
+    Cluster(String),
 }
 
 pub const EXIT_INVALID: u8 = 1;
@@ -142,6 +192,11 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render(args, &mut stdout, &mut stderr),
         Command::CheckConfig(args) => check_config(args, &mut stdout, &mut stderr),
         Command::Serve(args) => return serve(args),
+        Command::Analyze(args) => {
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none();
+            analyze(args, colour, &mut stdout, &mut stderr)
+        }
         Command::Certs(args) => match crate::certs::run_certs(args) {
             Ok(ca_bundle) => {
                 let _ = writeln!(stdout, "{ca_bundle}");
@@ -270,14 +325,7 @@ pub fn read_inference_services(
     stderr: &mut dyn Write,
 ) -> Result<Vec<Value>, UsageError> {
     let mut objects = Vec::new();
-    for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value =
-            serde::Deserialize::deserialize(document).map_err(|error: serde_yaml_ng::Error| {
-                UsageError::Unusable {
-                    path: path.to_string(),
-                    message: format!("document {} is not YAML or JSON: {error}", index + 1),
-                }
-            })?;
+    for (index, value) in documents(text, path)?.into_iter().enumerate() {
         collect_objects(value, index + 1, &mut objects, stderr);
     }
     if objects.is_empty() {
@@ -287,6 +335,21 @@ pub fn read_inference_services(
         });
     }
     Ok(objects)
+}
+
+/// The documents of a YAML/JSON stream.
+fn documents(text: &str, path: &str) -> Result<Vec<Value>, UsageError> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .enumerate()
+        .map(|(index, document)| {
+            serde::Deserialize::deserialize(document).map_err(|error: serde_yaml_ng::Error| {
+                UsageError::Unusable {
+                    path: path.to_string(),
+                    message: format!("document {} is not YAML or JSON: {error}", index + 1),
+                }
+            })
+        })
+        .collect()
 }
 
 fn collect_objects(
@@ -484,4 +547,87 @@ fn check_config(
             message: error.to_string(),
         }),
     }
+}
+
+/// `analyze`: exit 0 without error findings, 1 with some (or a NAME not found), 2 when the
+/// cluster or a file cannot be read.
+fn analyze(
+    args: &AnalyzeArgs,
+    colour: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8, UsageError> {
+    use crate::analyze::{self, Scope, Severity, Snapshot, output};
+    let config = match &args.config {
+        Some(path) => Some(load_config(Some(path), stderr)?),
+        None => None,
+    };
+    let (snapshot, default_namespace) = if args.files.is_empty() {
+        let (snapshot, namespace) = read_cluster(args)?;
+        (snapshot, Some(namespace))
+    } else {
+        let mut snapshot = Snapshot::default();
+        for path in &args.files {
+            for document in documents(&read_input(path)?, path)? {
+                for note in snapshot.add(document) {
+                    let _ = writeln!(stderr, "note: {path}: {note}");
+                }
+            }
+        }
+        if snapshot.is_empty() {
+            return Err(UsageError::Unusable {
+                path: args.files.join(", "),
+                message: "holds no object analyze reads".to_string(),
+            });
+        }
+        (snapshot, None)
+    };
+    let scope = Scope {
+        namespace: if args.all_namespaces {
+            None
+        } else {
+            args.namespace.clone().or(default_namespace)
+        },
+        names: args.names.clone(),
+    };
+    let report = analyze::analyze(&snapshot, config.as_ref(), &args.policy.policy(), &scope);
+    let text = match args.output {
+        AnalyzeOutput::Table => output::table(&report, colour),
+        AnalyzeOutput::Json => output::json(&report) + "\n",
+    };
+    let _ = write!(stdout, "{text}");
+    let missing = report.missing_names(&scope);
+    for name in &missing {
+        let _ = writeln!(stderr, "error: no InferenceService {name}");
+    }
+    Ok(
+        if report.count(Severity::Error) > 0 || !missing.is_empty() {
+            EXIT_INVALID
+        } else {
+            0
+        },
+    )
+}
+
+/// The cluster of the kubeconfig (or the pod's service account), read once; with the
+/// kubeconfig's default namespace.
+fn read_cluster(args: &AnalyzeArgs) -> Result<(crate::analyze::Snapshot, String), UsageError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| UsageError::Cluster(format!("cannot start the async runtime: {error}")))?;
+    let locations = crate::cluster_snapshot::ConfigLocations {
+        kserve_namespace: args.kserve_namespace.clone(),
+        knative_namespace: args.knative_namespace.clone(),
+    };
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await.map_err(|error| {
+            UsageError::Cluster(format!("no usable Kubernetes configuration: {error}"))
+        })?;
+        let namespace = client.default_namespace().to_string();
+        let snapshot = crate::cluster_snapshot::read(&client, &locations)
+            .await
+            .map_err(|error| UsageError::Cluster(error.to_string()))?;
+        Ok((snapshot, namespace))
+    })
 }

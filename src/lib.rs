@@ -4,13 +4,16 @@
 //! behind [`server`]), the route reconciler ([`reconcile`]) and the offline [`cli`] commands.
 
 pub mod admission;
+pub mod analyze;
 pub mod certs;
 pub mod cli;
 pub mod client;
+pub mod cluster_snapshot;
 pub mod config;
 pub mod config_watch;
 pub mod dns;
 pub mod duration;
+pub mod field_diff;
 pub mod hash;
 pub mod isvc;
 pub mod metrics;

@@ -40,12 +40,23 @@ impl Rule {
 
 /// Every permission of the process, merged by (group, resource), in the order first listed.
 pub fn all_rules() -> Vec<Rule> {
-    let mut rules: Vec<Rule> = Vec::new();
-    let lists = [
+    merged(&[
         crate::reconcile::API_PERMISSIONS,
         crate::config_watch::API_PERMISSIONS,
-    ];
-    for &(api_group, resource, verbs) in lists.into_iter().flatten() {
+    ])
+}
+
+/// The read-only permissions of `isvc-ingress analyze` on a live cluster
+/// ([`crate::cluster_snapshot::API_PERMISSIONS`]): the rules of
+/// `manifests/analyze/clusterrole.yaml`, a ClusterRole users bind to themselves.
+pub fn analyze_rules() -> Vec<Rule> {
+    merged(&[crate::cluster_snapshot::API_PERMISSIONS])
+}
+
+/// Permission lists merged by (group, resource), verbs in the order first listed.
+fn merged(lists: &[&[(&'static str, &'static str, &'static [&'static str])]]) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for &(api_group, resource, verbs) in lists.iter().copied().flatten() {
         let index = match rules
             .iter()
             .position(|rule| rule.api_group == api_group && rule.resource == resource)
@@ -109,6 +120,21 @@ mod tests {
             .find(|rule| rule.api_group.is_empty() && rule.resource == "configmaps")
             .expect("the ConfigMap watch is in the ClusterRole");
         assert_eq!(configmaps.verbs, ["list", "watch"]);
+    }
+
+    #[test]
+    fn analyze_only_reads() {
+        let rules = analyze_rules();
+        assert!(!rules.is_empty());
+        for rule in &rules {
+            assert!(
+                rule.verbs
+                    .iter()
+                    .all(|verb| ["get", "list", "watch"].contains(verb)),
+                "{rule:?}"
+            );
+            assert_ne!(rule.resource, "secrets");
+        }
     }
 
     #[test]

@@ -991,3 +991,35 @@ fn the_dev_manifests_serve_the_example() {
     assert_eq!(planned.route_kind, RouteKind::Ingress);
     assert!(planned.annotations.contains_key(annotations::URL));
 }
+
+/// `manifests/analyze`: one ClusterRole granting exactly the read-only calls of `analyze`
+/// (`permissions::analyze_rules()`), and nothing else to apply.
+#[test]
+fn the_analyze_cluster_role_grants_exactly_what_analyze_reads() {
+    let text = std::fs::read_to_string(repo().join("manifests/analyze/clusterrole.yaml"))
+        .expect("manifests/analyze/clusterrole.yaml");
+    let object: Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    let role: ClusterRole = typed(&object);
+    assert_eq!(name_of(&role.metadata), "isvc-ingress-analyze");
+    assert!(role.aggregation_rule.is_none());
+    let granted = grants(role.rules.as_deref().unwrap_or_default());
+    assert_eq!(
+        granted,
+        expected_grants(&permissions::analyze_rules()),
+        "the ClusterRole must grant exactly permissions::analyze_rules()"
+    );
+    assert!(
+        granted
+            .iter()
+            .all(|(_, _, verb)| ["get", "list", "watch"].contains(&verb.as_str())),
+        "read-only"
+    );
+    if kubectl_available() {
+        let objects = kustomize(&repo().join("manifests/analyze"));
+        assert_eq!(
+            objects,
+            [object],
+            "the kustomization applies the ClusterRole alone"
+        );
+    }
+}

@@ -20,6 +20,7 @@ use crate::dns;
 use crate::isvc::{Component, ComponentKind, InferenceService};
 use crate::violation::Violation;
 use annotations::{UserSettings, annotation_field};
+pub use metadata::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL};
 use objects::RouteObject;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -385,21 +386,36 @@ fn is_cluster_local(
     config: &KserveConfig,
     findings: &mut Findings,
 ) -> bool {
-    let labelled = |label: &str| isvc.labels.get(label).map(String::as_str) == Some(CLUSTER_LOCAL);
-    let (applies, ignored) = match mode {
-        DeploymentMode::Standard => (STANDARD_VISIBILITY_LABEL, KNATIVE_VISIBILITY_LABEL),
-        DeploymentMode::Knative => (KNATIVE_VISIBILITY_LABEL, STANDARD_VISIBILITY_LABEL),
-        DeploymentMode::ModelMesh => return false,
-    };
-    if labelled(ignored) && !labelled(applies) {
+    if let Some((ignored, applies)) = ignored_visibility_label(isvc, mode) {
         findings.warn(format!(
             "metadata.labels[{ignored}] has no effect in {} mode; use {applies}",
             mode.as_str()
         ));
     }
-    labelled(applies)
-        || (mode == DeploymentMode::Standard
-            && config.ingress.ingress_domain == format!("svc.{CLUSTER_DOMAIN}"))
+    let labelled = |label: &str| isvc.labels.get(label).map(String::as_str) == Some(CLUSTER_LOCAL);
+    match mode {
+        DeploymentMode::Standard => {
+            labelled(STANDARD_VISIBILITY_LABEL)
+                || config.ingress.ingress_domain == format!("svc.{CLUSTER_DOMAIN}")
+        }
+        DeploymentMode::Knative => labelled(KNATIVE_VISIBILITY_LABEL),
+        DeploymentMode::ModelMesh => false,
+    }
+}
+
+/// The visibility label an ISVC carries that has no effect in `mode`, with the one that would
+/// (reference §4.4: users mix up the Standard and the Knative label): `(ignored, applies)`.
+pub fn ignored_visibility_label(
+    isvc: &InferenceService,
+    mode: DeploymentMode,
+) -> Option<(&'static str, &'static str)> {
+    let labelled = |label: &str| isvc.labels.get(label).map(String::as_str) == Some(CLUSTER_LOCAL);
+    let (applies, ignored) = match mode {
+        DeploymentMode::Standard => (STANDARD_VISIBILITY_LABEL, KNATIVE_VISIBILITY_LABEL),
+        DeploymentMode::Knative => (KNATIVE_VISIBILITY_LABEL, STANDARD_VISIBILITY_LABEL),
+        DeploymentMode::ModelMesh => return None,
+    };
+    (labelled(ignored) && !labelled(applies)).then_some((ignored, applies))
 }
 
 /// The route kind: mode and config choose, the `route` annotation overrides where the override
@@ -605,26 +621,41 @@ fn check_service_names(isvc: &InferenceService, findings: &mut Findings) {
 }
 
 fn warn_near_label_limit(plan: &RoutePlan, findings: &mut Findings) {
-    let hosts = plan
-        .hosts
-        .iter()
-        .chain(plan.components.values().map(|component| &component.host));
-    let mut seen = Vec::new();
-    for host in hosts {
-        for label in host.split('.') {
-            let length = label.len();
-            if (dns::MAX_LABEL_LENGTH - LABEL_WARNING_MARGIN..=dns::MAX_LABEL_LENGTH)
-                .contains(&length)
-                && !seen.contains(&label)
-            {
-                seen.push(label);
-                findings.warn(format!(
-                    "host label \"{label}\" is {length} characters, {} below the DNS limit of 63: \
-                     a slightly longer name or namespace will not fit",
-                    dns::MAX_LABEL_LENGTH - length
-                ));
+    for (label, length) in plan.labels_near_limit() {
+        findings.warn(format!(
+            "host label \"{label}\" is {length} characters, {} below the DNS limit of 63: \
+             a slightly longer name or namespace will not fit",
+            dns::MAX_LABEL_LENGTH - length
+        ));
+    }
+}
+
+impl RoutePlan {
+    /// Whether the ISVC is cluster-local: no external host, gateway or path.
+    pub fn is_cluster_local(&self) -> bool {
+        self.routing.internal
+    }
+
+    /// Labels of the planned hosts (external, then component) within 5 characters of the DNS
+    /// limit of 63, each once, with its length in characters.
+    pub fn labels_near_limit(&self) -> Vec<(&str, usize)> {
+        let hosts = self
+            .hosts
+            .iter()
+            .chain(self.components.values().map(|component| &component.host));
+        let mut near: Vec<(&str, usize)> = Vec::new();
+        for host in hosts {
+            for label in host.split('.') {
+                let length = label.len();
+                if (dns::MAX_LABEL_LENGTH - LABEL_WARNING_MARGIN..=dns::MAX_LABEL_LENGTH)
+                    .contains(&length)
+                    && !near.iter().any(|(seen, _)| *seen == label)
+                {
+                    near.push((label, length));
+                }
             }
         }
+        near
     }
 }
 

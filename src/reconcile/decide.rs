@@ -62,31 +62,9 @@ impl Readiness {
     }
 }
 
-/// `true` when every field of `desired` is in `live` with the same value: objects key by key,
-/// lists element by element with the same length, scalars equal. Fields the API server or
-/// another writer added to `live` (defaults, status, managedFields) do not count, so a route
+/// Whether a live route already holds a desired one ([`crate::field_diff::is_subset`]): a route
 /// that matches what we would apply is not written again.
-pub fn is_subset(desired: &Value, live: &Value) -> bool {
-    match (desired, live) {
-        (Value::Object(desired), Value::Object(live)) => {
-            desired.iter().all(|(key, value)| match live.get(key) {
-                Some(live_value) => is_subset(value, live_value),
-                None => value.is_null(),
-            })
-        }
-        (Value::Array(desired), Value::Array(live)) => {
-            desired.len() == live.len()
-                && desired
-                    .iter()
-                    .zip(live)
-                    .all(|(desired, live)| is_subset(desired, live))
-        }
-        (Value::Number(desired), Value::Number(live)) => {
-            desired == live || desired.as_f64() == live.as_f64()
-        }
-        _ => desired == live,
-    }
-}
+pub use crate::field_diff::is_subset;
 
 /// A live route of the reconciler's cache.
 #[derive(Debug, Clone)]

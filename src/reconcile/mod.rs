@@ -38,12 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The field manager of every write (server-side apply, status patch) and the Event reporter.
 pub const FIELD_MANAGER: &str = "isvc-ingress";
-/// Marks objects isvc-ingress manages; the route watchers select on it. Same value as the
-/// planner's metadata (checked by a test), repeated here because the planner keeps it private.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "isvc-ingress";
-/// Names the owning ISVC on every route.
-pub const OWNER_LABEL: &str = "isvc-ingress.io/inferenceservice";
+/// The planner's route labels: managed-by (the route watchers select on it) and the owning ISVC.
+pub use crate::plan::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL};
 
 /// Reconciles running at once. The work is API-bound; more would only queue in the API server.
 const CONCURRENCY: u16 = 8;

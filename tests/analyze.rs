@@ -1,0 +1,407 @@
+//! `isvc-ingress analyze` offline, on the dumps of tests/fixtures/analyze (written by its
+//! generate.py): each healthy set-up gives no finding; each fixture provokes exactly its codes;
+//! every code has a fixture and a section in docs/analyze.md; exit codes and the JSON shape of
+//! the binary.
+
+use isvc_ingress::analyze::{self, Code, Scope, Snapshot};
+use isvc_ingress::plan::{Policy, RouteOwner};
+use serde::Deserialize as _;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn fixture_path(name: &str) -> String {
+    format!("tests/fixtures/analyze/{name}.yaml")
+}
+
+fn snapshot(name: &str) -> Snapshot {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture_path(name));
+    let text = std::fs::read_to_string(&path).expect("the fixture exists");
+    let mut snapshot = Snapshot::default();
+    for document in serde_yaml_ng::Deserializer::from_str(&text) {
+        let value = Value::deserialize(document).expect("a YAML document");
+        let notes = snapshot.add(value);
+        assert!(notes.is_empty(), "{name}: {notes:?}");
+    }
+    snapshot
+}
+
+/// The codes an analysis of `fixture` gives, each once, sorted.
+fn codes(fixture: &str, owner: RouteOwner, names: &[&str]) -> BTreeSet<&'static str> {
+    let policy = Policy {
+        route_owner: owner,
+        ..Policy::default()
+    };
+    let scope = Scope {
+        namespace: None,
+        names: names.iter().map(|name| name.to_string()).collect(),
+    };
+    let report = analyze::analyze(&snapshot(fixture), None, &policy, &scope);
+    for finding in &report.findings {
+        assert_eq!(finding.severity, finding.code.severity());
+        assert!(!finding.message.is_empty() && !finding.fix.is_empty());
+        assert!(!finding.message.contains('\n') && !finding.fix.contains('\n'));
+    }
+    report
+        .findings
+        .iter()
+        .map(|finding| finding.code.as_str())
+        .collect()
+}
+
+use RouteOwner::{IsvcIngress, Kserve};
+
+/// Every fixture: the route owner it is analysed with, the ISVC names (empty: all), the codes.
+const FIXTURES: &[(&str, RouteOwner, &[&str], &[&str])] = &[
+    ("healthy-gateway", Kserve, &[], &[]),
+    ("healthy-ingress", IsvcIngress, &[], &[]),
+    ("healthy-virtualservice", Kserve, &[], &[]),
+    ("ia0101", Kserve, &[], &["IA0101"]),
+    ("ia0102", Kserve, &[], &["IA0102"]),
+    ("ia0103", IsvcIngress, &[], &["IA0103"]),
+    ("ia0104", Kserve, &[], &["IA0104"]),
+    ("ia0201", Kserve, &[], &["IA0201"]),
+    ("ia0301", Kserve, &[], &["IA0301"]),
+    ("ia0302", Kserve, &[], &["IA0302"]),
+    ("ia0302-label", IsvcIngress, &[], &["IA0302"]),
+    ("ia0303", Kserve, &[], &["IA0303"]),
+    ("ia0401", Kserve, &[], &["IA0401"]),
+    ("ia0402", Kserve, &[], &["IA0402"]),
+    ("ia0403", Kserve, &[], &["IA0403"]),
+    ("ia0404", IsvcIngress, &[], &["IA0404"]),
+    ("ia0405", IsvcIngress, &[], &["IA0405"]),
+    ("ia0501", Kserve, &[], &["IA0501"]),
+    ("ia0502", Kserve, &[], &["IA0502"]),
+    ("ia0502-istio", Kserve, &[], &["IA0403", "IA0502"]),
+    ("ia0503", Kserve, &[], &["IA0503"]),
+    ("ia0601", Kserve, &[], &["IA0601"]),
+    ("ia0602", Kserve, &[], &["IA0602"]),
+    ("ia0701", Kserve, &[], &["IA0701"]),
+    ("ia0702", Kserve, &[], &["IA0702"]),
+    ("ia0703", Kserve, &[], &["IA0703"]),
+    ("ia0801", Kserve, &["sklearn-iris"], &["IA0801"]),
+    ("ia0802", Kserve, &[], &["IA0802"]),
+    ("ia0901", Kserve, &[], &["IA0701", "IA0901"]),
+    ("ia0902", Kserve, &[], &["IA0902"]),
+    ("ia0903", Kserve, &[], &["IA0903"]),
+    ("ia0904", Kserve, &[], &["IA0904"]),
+    ("ia1001", Kserve, &[], &["IA1001"]),
+];
+
+fn check(fixture: &str) {
+    let (_, owner, names, expected) = FIXTURES
+        .iter()
+        .find(|(name, ..)| *name == fixture)
+        .expect("the fixture is in FIXTURES");
+    let expected: BTreeSet<&str> = expected.iter().copied().collect();
+    assert_eq!(codes(fixture, *owner, names), expected, "{fixture}");
+}
+
+macro_rules! fixture_tests {
+    ($($test:ident => $fixture:literal,)*) => {
+        $(#[test]
+        fn $test() {
+            check($fixture);
+        })*
+    };
+}
+
+fixture_tests! {
+    healthy_gateway_api_cluster_gives_no_finding => "healthy-gateway",
+    healthy_ingress_cluster_gives_no_finding => "healthy-ingress",
+    healthy_virtual_service_cluster_gives_no_finding => "healthy-virtualservice",
+    ia0101_invalid_config => "ia0101",
+    ia0102_config_not_found => "ia0102",
+    ia0103_route_owner_conflict => "ia0103",
+    ia0104_knative_domain_template => "ia0104",
+    ia0201_plan_invalid => "ia0201",
+    ia0301_route_missing => "ia0301",
+    ia0302_route_without_controller => "ia0302",
+    ia0302_route_without_our_label => "ia0302-label",
+    ia0303_route_differs => "ia0303",
+    ia0401_route_not_seen => "ia0401",
+    ia0402_route_not_accepted => "ia0402",
+    ia0403_istio_gateway_missing => "ia0403",
+    ia0404_ingress_class_missing => "ia0404",
+    ia0405_ingress_without_address => "ia0405",
+    ia0501_gateway_missing => "ia0501",
+    ia0502_listener_host_mismatch => "ia0502",
+    ia0502_istio_server_host_mismatch => "ia0502-istio",
+    ia0503_listener_refuses_namespace => "ia0503",
+    ia0601_backend_service_missing => "ia0601",
+    ia0602_backend_port_missing => "ia0602",
+    ia0701_status_url => "ia0701",
+    ia0702_status_address => "ia0702",
+    ia0703_status_component_url => "ia0703",
+    ia0801_host_claimed_by_another_isvc => "ia0801",
+    ia0802_host_claimed_by_a_route => "ia0802",
+    ia0901_host_invalid => "ia0901",
+    ia0902_label_near_limit => "ia0902",
+    ia0903_visibility_label_ignored => "ia0903",
+    ia0904_cluster_local_exposed => "ia0904",
+    ia1001_stale_route => "ia1001",
+}
+
+#[test]
+fn every_code_has_a_fixture_that_provokes_it() {
+    let provoked: BTreeSet<&str> = FIXTURES
+        .iter()
+        .flat_map(|(.., expected)| expected.iter().copied())
+        .collect();
+    for code in Code::ALL {
+        assert!(provoked.contains(code.as_str()), "no fixture for {code}");
+    }
+    let files: BTreeSet<String> = std::fs::read_dir("tests/fixtures/analyze")
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".yaml").map(str::to_string)
+        })
+        .collect();
+    let listed: BTreeSet<String> = FIXTURES.iter().map(|(name, ..)| name.to_string()).collect();
+    assert_eq!(
+        files, listed,
+        "every fixture file is in FIXTURES and tested"
+    );
+}
+
+#[test]
+fn every_code_is_documented_with_meaning_reason_and_fix() {
+    let docs = std::fs::read_to_string("docs/analyze.md").expect("docs/analyze.md");
+    let sections: Vec<&str> = docs.split("\n### ").skip(1).collect();
+    let documented: Vec<&str> = sections
+        .iter()
+        .filter_map(|section| section.split_whitespace().next())
+        .filter(|word| word.starts_with("IA"))
+        .collect();
+    let codes: Vec<&str> = Code::ALL.iter().map(|code| code.as_str()).collect();
+    assert_eq!(documented, codes, "one section per code, in code order");
+    for (section, code) in sections
+        .iter()
+        .filter(|s| s.starts_with("IA"))
+        .zip(Code::ALL)
+    {
+        let heading = section.lines().next().unwrap();
+        assert!(
+            heading.contains(code.title()),
+            "{code}: the heading says the code's title ({})",
+            code.title()
+        );
+        assert!(
+            heading.contains(code.severity().as_str()),
+            "{code}: the heading says the severity"
+        );
+        for part in ["**Meaning.**", "**Why it matters.**", "**Fix.**"] {
+            assert!(section.contains(part), "{code} lacks {part}");
+        }
+    }
+}
+
+fn run(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_isvc-ingress"))
+        .arg("analyze")
+        .args(arguments)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn code_of(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+#[test]
+fn exit_codes_say_errors_found_and_unreadable_input() {
+    let healthy = run(&["-f", &fixture_path("healthy-gateway")]);
+    assert_eq!(
+        code_of(&healthy),
+        0,
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&healthy.stdout);
+    assert!(stdout.contains("1 InferenceService analysed: 0 errors, 0 warnings."));
+    assert!(
+        !stdout.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+
+    let broken = run(&["-f", &fixture_path("ia0301")]);
+    assert_eq!(code_of(&broken), 1);
+    let warning_only = run(&[
+        "--route-owner",
+        "isvc-ingress",
+        "-f",
+        &fixture_path("ia0405"),
+    ]);
+    assert_eq!(code_of(&warning_only), 0, "warnings alone exit 0");
+
+    let missing_file = run(&["-f", "tests/fixtures/analyze/no-such-file.yaml"]);
+    assert_eq!(code_of(&missing_file), 2);
+    assert!(String::from_utf8_lossy(&missing_file.stderr).contains("cannot read"));
+    let not_yaml = run(&["-f", "README.md"]);
+    assert_eq!(code_of(&not_yaml), 2);
+    let nothing = run(&["-f", "examples/config-invalid.json"]);
+    assert_eq!(code_of(&nothing), 2, "a file with no object analyze reads");
+
+    let unknown = run(&["-f", &fixture_path("healthy-gateway"), "no-such-model"]);
+    assert_eq!(code_of(&unknown), 1);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("error: no InferenceService no-such-model")
+    );
+    let other_namespace = run(&["-f", &fixture_path("ia0301"), "-n", "elsewhere"]);
+    assert_eq!(
+        code_of(&other_namespace),
+        0,
+        "the namespace scope leaves the model out"
+    );
+}
+
+#[test]
+fn several_files_make_one_snapshot() {
+    // The routes and Services of one dump, the rest of another: together they are healthy.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture_path("healthy-virtualservice")).unwrap();
+    let documents: Vec<&str> = text.split("\n---\n").collect();
+    let (first, second) = documents.split_at(documents.len() / 2);
+    let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+    std::fs::write(&a, first.join("\n---\n")).unwrap();
+    std::fs::write(&b, format!("---\n{}", second.join("\n---\n"))).unwrap();
+    let output = run(&["-f", a.to_str().unwrap(), "-f", b.to_str().unwrap()]);
+    assert_eq!(
+        code_of(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let output = run(&["-o", "json", "-f", &fixture_path("ia0602")]);
+    assert_eq!(code_of(&output), 1);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let keys: Vec<&String> = report.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["findings", "inferenceServices", "summary"]);
+    assert_eq!(
+        report["inferenceServices"],
+        serde_json::json!(["models/sklearn-iris"])
+    );
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"inferenceServices": 1, "errors": 2, "warnings": 0})
+    );
+    let finding = &report["findings"][0];
+    let mut keys: Vec<&String> = finding.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "code",
+            "fix",
+            "inferenceService",
+            "message",
+            "objects",
+            "severity"
+        ]
+    );
+    assert_eq!(finding["code"], "IA0602");
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["inferenceService"], "models/sklearn-iris");
+    assert_eq!(
+        finding["objects"],
+        serde_json::json!([
+            {"kind": "Service", "namespace": "models", "name": "sklearn-iris-predictor"},
+            {"kind": "HTTPRoute", "namespace": "models", "name": "sklearn-iris-predictor"}
+        ])
+    );
+    let config = run(&["-o", "json", "-f", &fixture_path("ia0102")]);
+    let report: Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(report["findings"][0]["inferenceService"], Value::Null);
+    assert_eq!(report["findings"][0]["objects"], serde_json::json!([]));
+}
+
+#[test]
+fn the_table_groups_findings_by_inference_service() {
+    let output = run(&["-f", &fixture_path("ia1001")]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let headings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("InferenceService "))
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "InferenceService models/retired",
+            "InferenceService models/sklearn-iris"
+        ]
+    );
+    assert!(text.contains("  SEVERITY CODE   OBJECT"));
+    assert!(text.contains("fix: delete it: kubectl delete httproutes.gateway.networking.k8s.io -n models sklearn-iris-transformer"));
+}
+
+#[test]
+fn a_config_file_overrides_the_dumped_one() {
+    // ia0101's dumped config is invalid; the valid one of healthy-gateway, passed with
+    // --config, makes the same cluster healthy.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let text = std::fs::read_to_string(fixture_path("healthy-gateway")).unwrap();
+    let list: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let config_map = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["kind"] == "ConfigMap")
+        .unwrap();
+    std::fs::write(&config, serde_json::to_string(config_map).unwrap()).unwrap();
+    let output = run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "-f",
+        &fixture_path("ia0101"),
+    ]);
+    assert_eq!(
+        code_of(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// The `$ isvc-ingress analyze ...` examples of README.md and docs/analyze.md are the real output.
+#[test]
+fn documented_examples_are_the_real_output() {
+    let mut checked = 0;
+    for document in ["README.md", "docs/analyze.md"] {
+        let text = std::fs::read_to_string(document).unwrap();
+        for block in text.split("```console\n").skip(1) {
+            let block = block.split("```").next().unwrap();
+            let Some(command) = block
+                .lines()
+                .next()
+                .and_then(|line| line.strip_prefix("$ "))
+            else {
+                continue;
+            };
+            let Some(arguments) = command.strip_prefix("isvc-ingress analyze ") else {
+                continue;
+            };
+            let arguments: Vec<&str> = arguments.split_whitespace().collect();
+            let output = run(&arguments);
+            let expected = &block[block.find('\n').unwrap() + 1..];
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout),
+                expected,
+                "{document}: `{command}`"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "the README and docs/analyze.md each show a run"
+    );
+}
