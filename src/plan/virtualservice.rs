@@ -77,9 +77,15 @@ pub(super) fn build(
             .collect(),
         timeout: routing.settings.timeout.clone(),
     };
+    // KServe gives its ExternalName Service no labels or annotations.
+    let service_metadata = if routing.owner == super::RouteOwner::Kserve {
+        metadata.bare()
+    } else {
+        metadata.clone()
+    };
     vec![
         builder.virtual_service(plan.path.as_deref(), metadata),
-        external_name_service(isvc, config, metadata),
+        external_name_service(isvc, config, &service_metadata),
     ]
 }
 
