@@ -353,10 +353,11 @@ fn timeout_annotation_reaches_every_rule() {
     for route in &routes {
         assert_eq!(route["spec"]["rules"][0]["timeouts"]["request"], "2m");
     }
+    // Istio reads a protobuf Duration: the same time in seconds.
     let (_, routes) = plan_ours(&object, &config_with(json!({}), "Knative"));
     assert_eq!(
         route(&routes, "VirtualService", "m")["spec"]["http"][0]["timeout"],
-        "2m"
+        "120s"
     );
     let (plan, _) = plan_ours(
         &object,

@@ -252,9 +252,33 @@ impl Builder<'_> {
                 component.spec.timeout_seconds,
             ) {
                 (Some(timeout), _) => timeout.clone(),
-                (None, Some(seconds)) => format!("{seconds}s"),
+                // KServe writes `<n>s`, which the CRD refuses beyond 5 digits (refused at
+                // admission, see validation); ours spells the same duration in h/m/s.
+                (None, Some(seconds)) if self.plan.routing.owner == RouteOwner::Kserve => {
+                    format!("{seconds}s")
+                }
+                (None, Some(seconds)) => gateway_duration_of_seconds(seconds),
                 (None, None) => DEFAULT_TIMEOUT.to_string(),
             },
         )
     }
+}
+
+/// `seconds` as a Gateway API `Duration` (at most 5 digits per unit): `<n>s` up to 99999,
+/// else hours, minutes and seconds (`100000` is `27h46m40s`).
+pub fn gateway_duration_of_seconds(seconds: i64) -> String {
+    const MAX_NUMBER: i64 = 99_999;
+    if seconds <= MAX_NUMBER {
+        return format!("{seconds}s");
+    }
+    let (hours, rest) = (seconds / 3600, seconds % 3600);
+    let (minutes, seconds) = (rest / 60, rest % 60);
+    let mut text = format!("{hours}h");
+    if minutes > 0 {
+        text.push_str(&format!("{minutes}m"));
+    }
+    if seconds > 0 {
+        text.push_str(&format!("{seconds}s"));
+    }
+    text
 }

@@ -15,6 +15,7 @@ mod metadata;
 pub mod objects;
 pub mod service;
 pub mod status;
+pub mod validation;
 mod virtualservice;
 
 use crate::config::{DeploymentMode, KserveConfig};
@@ -304,6 +305,13 @@ pub fn plan(
         check_service_names(isvc, &mut findings);
     }
     warn_near_label_limit(&plan, &mut findings);
+    if findings.violations.is_empty() {
+        // What the API server would refuse is refused now (docs/route-validation.md).
+        let objects = routes(&plan, isvc, config);
+        findings
+            .violations
+            .extend(validation::check(&objects, &plan, isvc));
+    }
     if !findings.violations.is_empty() {
         return Err(Rejection {
             violations: findings.violations,
