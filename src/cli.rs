@@ -334,9 +334,7 @@ pub fn document_kind(value: &Value) -> DocumentKind {
     let (api_version, kind) = match (text("apiVersion"), text("kind")) {
         (Some(api_version), Some(kind)) => (api_version, kind),
         (None, None) => {
-            return DocumentKind::Other(
-                "has no apiVersion and no kind, so it is no Kubernetes object".to_string(),
-            );
+            return DocumentKind::Other("has no apiVersion and no kind".to_string());
         }
         (None, Some(kind)) => {
             return DocumentKind::Other(format!("is a {kind} without apiVersion"));
@@ -355,7 +353,7 @@ pub fn document_kind(value: &Value) -> DocumentKind {
     }
     if api_version != crate::isvc::API_VERSION {
         return DocumentKind::Other(format!(
-            "is an InferenceService of apiVersion {api_version}; isvc-ingress reads {}",
+            "is an InferenceService of apiVersion {api_version} (isvc-ingress reads {})",
             crate::isvc::API_VERSION
         ));
     }

@@ -480,3 +480,177 @@ fn check_domain_mapping(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KserveConfig;
+    use crate::plan::{Policy, RouteOwner, plan, routes};
+    use serde_json::json;
+
+    /// The routes of a predictor-only ISVC `m` in `ns` under the shipped config with this
+    /// ingress override and mode, planned with isvc-ingress as the route owner.
+    fn planned(
+        ingress: serde_json::Value,
+        mode: &str,
+    ) -> (RoutePlan, InferenceService, Vec<RouteObject>) {
+        let data = [
+            ("ingress".to_string(), ingress.to_string()),
+            (
+                "deploy".to_string(),
+                json!({ "defaultDeploymentMode": mode }).to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let config = KserveConfig::from_config_map_data(&data).expect("valid config");
+        let isvc = InferenceService::from_json(
+            &json!({"metadata": {"name": "m", "namespace": "ns"}, "spec": {"predictor": {}}}),
+            "ns",
+        )
+        .unwrap();
+        let policy = Policy {
+            route_owner: RouteOwner::IsvcIngress,
+            ..Policy::default()
+        };
+        let planned = plan(&isvc, &config, &policy).expect("plans");
+        let objects = routes(&planned, &isvc, &config);
+        (planned, isvc, objects)
+    }
+
+    fn messages(objects: &[RouteObject], plan: &RoutePlan, isvc: &InferenceService) -> Vec<String> {
+        check(objects, plan, isvc)
+            .into_iter()
+            .map(|violation| format!("{}: {}", violation.field, violation.message))
+            .collect()
+    }
+
+    const GATEWAYS: &str = "knative-serving/knative-ingress-gateway";
+
+    /// Rules that hold by construction, each broken on purpose: the check must catch it.
+    #[test]
+    fn structural_rules_are_checked() {
+        let ingress = json!({"ingressGateway": GATEWAYS, "ingressDomain": "example.com",
+                             "localGateway": "knative-serving/knative-local-gateway",
+                             "localGatewayService": "knative-local-gateway.istio-system.svc.cluster.local",
+                             "kserveIngressGateway": "kserve/kserve-ingress-gateway"});
+        // HTTPRoute: rule and match counts, a rewrite without its PathPrefix match, a backend
+        // without port, a path match that is not absolute.
+        let mut gateway_api = ingress.clone();
+        gateway_api["enableGatewayApi"] = json!(true);
+        let (plan, isvc, mut objects) = planned(gateway_api, "Standard");
+        let RouteObject::HttpRoute(route) = &mut objects[0] else {
+            panic!()
+        };
+        let rule = route.spec.rules[0].clone();
+        route.spec.rules = vec![rule.clone(); MAX_RULES + 1];
+        route.spec.rules[0].matches = vec![rule.matches[0].clone(); MAX_MATCHES_PER_ROUTE + 1];
+        route.spec.rules[1]
+            .filters
+            .push(HttpRouteFilter::UrlRewrite {
+                url_rewrite: crate::plan::objects::HttpUrlRewrite {
+                    path: crate::plan::objects::HttpPathModifier {
+                        modifier_type: "ReplacePrefixMatch",
+                        replace_prefix_match: "/",
+                    },
+                },
+            });
+        route.spec.rules[2].backend_refs[0].port = 0;
+        route.spec.rules[3].matches[0].path.match_type = "PathPrefix";
+        route.spec.rules[3].matches[0].path.value = "serving//x".into();
+        let found = messages(&objects, &plan, &isvc).join("\n");
+        for expected in [
+            "rules; at most 16",
+            "matches; at most 128",
+            "exactly one PathPrefix match",
+            "Must have port for Service reference",
+            "must be an absolute path",
+        ] {
+            assert!(found.contains(expected), "{expected} not in\n{found}");
+        }
+        // Ingress: an invalid class name, an invalid backend name, a wildcard TLS host (fine),
+        // an invalid TLS secret name, a path with a /../ segment.
+        let (plan, isvc, mut objects) = planned(ingress.clone(), "Standard");
+        let RouteObject::Ingress(route) = &mut objects[0] else {
+            panic!()
+        };
+        route.spec.ingress_class_name = Some("Nginx_Class".into());
+        route.spec.rules[0].http.paths[0].backend.service.name = "9-service".into();
+        route.spec.rules[0].http.paths[0]
+            .backend
+            .service
+            .port
+            .number = 0;
+        route.spec.tls.push(crate::plan::objects::IngressTls {
+            hosts: vec!["*.example.com".into(), "bad_host.example.com".into()],
+            secret_name: "Bad_Secret".into(),
+        });
+        let found = messages(&objects, &plan, &isvc).join("\n");
+        for expected in [
+            "config.ingress.ingressClassName: the Ingress m would be refused by the API server: spec.ingressClassName",
+            "backend service name \"9-service\"",
+            "backend service port must be between 1 and 65535",
+            "TLS host \"bad_host.example.com\"",
+            "TLS secretName \"Bad_Secret\"",
+        ] {
+            assert!(found.contains(expected), "{expected} not in\n{found}");
+        }
+        assert!(!found.contains("*.example.com"), "{found}");
+        // VirtualService and its ExternalName Service: no hosts, a route without destination,
+        // a relative prefix, an empty regex rewrite, an invalid externalName.
+        let (plan, isvc, mut objects) = planned(ingress.clone(), "Knative");
+        let RouteObject::VirtualService(service) = &mut objects[0] else {
+            panic!()
+        };
+        service.spec.hosts.clear();
+        service.spec.http[0].route.clear();
+        service.spec.http[0].matches[0].uri = Some(IstioStringMatch::Prefix("serving".into()));
+        service.spec.http[0].rewrite = Some(IstioRewrite::UriRegex {
+            pattern: String::new(),
+            rewrite: "\\1",
+        });
+        let RouteObject::Service(external) = &mut objects[1] else {
+            panic!()
+        };
+        external.spec.external_name = "not a host".into();
+        let found = messages(&objects, &plan, &isvc).join("\n");
+        for expected in [
+            "virtual service must have at least one host",
+            "has no destination",
+            "uri match \"serving\" must start with /",
+            "uriRegexRewrite needs a match",
+            "config.ingress.localGatewayService",
+        ] {
+            assert!(found.contains(expected), "{expected} not in\n{found}");
+        }
+        // DomainMapping: a reference into another namespace.
+        let mut alone = ingress;
+        alone["disableIstioVirtualHost"] = json!(true);
+        let data = [
+            ("ingress".to_string(), alone.to_string()),
+            (
+                "deploy".to_string(),
+                json!({ "defaultDeploymentMode": "Knative" }).to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let config = KserveConfig::from_config_map_data(&data).unwrap();
+        let isvc = InferenceService::from_json(
+            &json!({"metadata": {"name": "m", "namespace": "ns", "annotations": {"isvc-ingress.io/host": "m.example.com"}}, "spec": {"predictor": {}}}),
+            "ns",
+        )
+        .unwrap();
+        let plan = crate::plan::plan(&isvc, &config, &Policy::default()).unwrap();
+        let mut objects = routes(&plan, &isvc, &config);
+        let RouteObject::DomainMapping(mapping) = &mut objects[0] else {
+            panic!()
+        };
+        mapping.spec.reference.namespace = "other".into();
+        let found = messages(&objects, &plan, &isvc).join("\n");
+        assert!(
+            found.contains("spec.ref.namespace must be the DomainMapping's namespace"),
+            "{found}"
+        );
+    }
+}
