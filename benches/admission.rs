@@ -5,7 +5,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use isvc_ingress::admission::{AdmissionHandler, AdmissionState, Endpoint, Outcome, Webhook};
 use isvc_ingress::config::KserveConfig;
-use isvc_ingress::plan::Policy;
+use isvc_ingress::plan::{Policy, RouteOwner};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -22,7 +22,10 @@ fn admission(criterion: &mut Criterion) {
     let config = KserveConfig::from_text(&config_text).expect("config");
     let webhook = Webhook::new(Arc::new(AdmissionState::new(
         config,
-        Policy::default(),
+        Policy {
+            route_owner: RouteOwner::IsvcIngress,
+            ..Policy::default()
+        },
         "kserve",
     )));
     assert_eq!(

@@ -6,7 +6,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use isvc_ingress::config::KserveConfig;
 use isvc_ingress::isvc::InferenceService;
-use isvc_ingress::plan::{self, Policy};
+use isvc_ingress::plan::{self, Policy, RouteOwner};
 use std::hint::black_box;
 
 fn fixtures() -> (InferenceService, KserveConfig) {
@@ -26,7 +26,10 @@ fn fixtures() -> (InferenceService, KserveConfig) {
 
 fn planning(criterion: &mut Criterion) {
     let (isvc, config) = fixtures();
-    let policy = Policy::default();
+    let policy = Policy {
+        route_owner: RouteOwner::IsvcIngress,
+        ..Policy::default()
+    };
     let planned = plan::plan(&isvc, &config, &policy).expect("the typical ISVC is valid");
     assert_eq!(
         planned.hosts.len(),

@@ -6,7 +6,9 @@
 # its log to WORKDIR/server.log, sets $server to its pid, and returns once /readyz answers 200
 # (fails after 10 s).
 start_local_server() {
-  target/release/isvc-ingress serve --self-signed --standalone --config "$1" \
+  # The measured review (tests/fixtures/admission/isvc-create-3kb.json) sets isvc-ingress.io/timeout,
+  # which applies when isvc-ingress writes the routes.
+  target/release/isvc-ingress serve --self-signed --standalone --config "$1" --route-owner isvc-ingress \
     --listen 127.0.0.1:18443 --admin-listen 127.0.0.1:18081 --log-format json \
     >"$2/ca.pem" 2>"$2/server.log" &
   server=$!

@@ -93,6 +93,8 @@ pub struct RenderArgs {
     pub config: Option<String>,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub knative: KnativeArgs,
     /// `json`: one plan object per ISVC; `yaml`: the route manifests, ready for `kubectl apply -f -`.
     #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
     pub output: OutputFormat,
@@ -142,6 +144,39 @@ impl PolicyArgs {
             allowed_gateways: self.allowed_gateways.clone(),
             route_owner: self.route_owner,
         }
+    }
+}
+
+/// Knative Serving's side of Knative-mode hosts, for `render` and `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KnativeArgs {
+    /// Knative's `domain-template` (the `config-network` ConfigMap in knative-serving), with
+    /// `.Name`, `.Namespace`, `.Domain` (= ingressDomain), `.Annotations`, `.Labels`. Every
+    /// Knative-mode host is predicted with it. `serve` with a cluster reads and watches
+    /// `config-network` instead, and uses this value only while that ConfigMap does not exist.
+    #[arg(
+        long,
+        env = "ISVC_INGRESS_KNATIVE_DOMAIN_TEMPLATE",
+        value_name = "TEMPLATE",
+        default_value = crate::config::KNATIVE_DEFAULT_DOMAIN_TEMPLATE
+    )]
+    pub knative_domain_template: String,
+}
+
+impl KnativeArgs {
+    /// `config` with the Knative domain template of the flag.
+    ///
+    /// # Errors
+    ///
+    /// The template does not parse or cannot render a valid host.
+    pub fn apply(&self, config: KserveConfig) -> Result<KserveConfig, ConfigError> {
+        let network =
+            crate::config::KnativeNetwork::from_domain_template(&self.knative_domain_template)
+                .map_err(|violation| ConfigError::Invalid {
+                    violations: vec![violation],
+                    warnings: Vec::new(),
+                })?;
+        Ok(config.with_knative_network(network))
     }
 }
 
@@ -352,30 +387,104 @@ fn documents(text: &str, path: &str) -> Result<Vec<Value>, UsageError> {
         .collect()
 }
 
+/// What a document of a `render` input is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// `serving.kserve.io/v1beta1` InferenceService: planned.
+    InferenceService,
+    /// A list (`kind: List`, `InferenceServiceList`, any `<Kind>List`): its items are read.
+    List,
+    /// Anything else, with the reason it is skipped.
+    Other(String),
+}
+
+/// Classifies one document by its `apiVersion` and `kind`, as the API server would route it:
+/// both are required (kubectl refuses a document without them), and an InferenceService is
+/// only the `serving.kserve.io/v1beta1` one (the CRD serves no other version, and a kind of
+/// the same name in another group is another resource).
+pub fn document_kind(value: &Value) -> DocumentKind {
+    let Some(object) = value.as_object() else {
+        return DocumentKind::Other(format!(
+            "is not an object (a YAML {})",
+            match value {
+                Value::Array(_) => "sequence",
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                Value::Bool(_) => "boolean",
+                _ => "null",
+            }
+        ));
+    };
+    let text = |key: &str| {
+        object
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+    };
+    let (api_version, kind) = match (text("apiVersion"), text("kind")) {
+        (Some(api_version), Some(kind)) => (api_version, kind),
+        (None, None) => {
+            return DocumentKind::Other("has no apiVersion and no kind".to_string());
+        }
+        (None, Some(kind)) => {
+            return DocumentKind::Other(format!("is a {kind} without apiVersion"));
+        }
+        (Some(api_version), None) => {
+            return DocumentKind::Other(format!("has apiVersion {api_version} but no kind"));
+        }
+    };
+    if kind.ends_with("List") && object.contains_key("items") {
+        return DocumentKind::List;
+    }
+    if kind != crate::isvc::KIND {
+        return DocumentKind::Other(format!(
+            "is a {kind} ({api_version}), not an InferenceService"
+        ));
+    }
+    if api_version != crate::isvc::API_VERSION {
+        return DocumentKind::Other(format!(
+            "is an InferenceService of apiVersion {api_version} (isvc-ingress reads {})",
+            crate::isvc::API_VERSION
+        ));
+    }
+    DocumentKind::InferenceService
+}
+
 fn collect_objects(
     value: Value,
     document: usize,
     objects: &mut Vec<Value>,
     stderr: &mut dyn Write,
 ) {
-    match value.get("kind").and_then(Value::as_str) {
-        _ if value.is_null() => {}
-        Some("InferenceService") | None if value.get("metadata").is_some() => objects.push(value),
-        Some(kind) if kind.ends_with("List") => {
+    if value.is_null() {
+        return;
+    }
+    match document_kind(&value) {
+        DocumentKind::InferenceService => objects.push(value),
+        DocumentKind::List => {
+            // The API server's own InferenceServiceList leaves kind and apiVersion off its items.
+            let of_inference_services = value.get("kind").and_then(Value::as_str)
+                == Some("InferenceServiceList")
+                && value.get("apiVersion").and_then(Value::as_str)
+                    == Some(crate::isvc::API_VERSION);
             if let Some(Value::Array(items)) = value.get("items") {
-                for item in items.clone() {
+                for mut item in items.clone() {
+                    if let (true, Some(fields)) = (of_inference_services, item.as_object_mut()) {
+                        for (key, implied) in [
+                            ("apiVersion", crate::isvc::API_VERSION),
+                            ("kind", crate::isvc::KIND),
+                        ] {
+                            fields
+                                .entry(key)
+                                .or_insert_with(|| Value::String(implied.to_string()));
+                        }
+                    }
                     collect_objects(item, document, objects, stderr);
                 }
             }
         }
-        kind => {
-            let _ = writeln!(
-                stderr,
-                "note: document {document} is {}, not an InferenceService: skipped",
-                kind.map_or("an object without kind".to_string(), |kind| format!(
-                    "a {kind}"
-                ))
-            );
+        DocumentKind::Other(reason) => {
+            let _ = writeln!(stderr, "note: document {document} {reason}: skipped");
         }
     }
 }
@@ -386,6 +495,13 @@ fn render(
     stderr: &mut dyn Write,
 ) -> Result<u8, UsageError> {
     let config = load_config(args.config.as_deref(), stderr)?;
+    let config = args
+        .knative
+        .apply(config)
+        .map_err(|source| UsageError::Config {
+            path: "--knative-domain-template".to_string(),
+            source,
+        })?;
     let policy = args.policy.policy();
     let text = read_input(&args.file)?;
     let objects = read_inference_services(&text, &args.file, stderr)?;
@@ -497,13 +613,20 @@ fn write_manifests(results: &[Rendered], stdout: &mut dyn Write, stderr: &mut dy
             }
             Rendered::Planned { routes, .. } => {
                 for route in routes {
-                    let yaml =
-                        serde_yaml_ng::to_string(route).expect("route objects serialise as YAML");
+                    let yaml = to_plain_yaml(&route.to_value());
                     let _ = write!(stdout, "---\n{yaml}");
                 }
             }
         }
     }
+}
+
+/// YAML with exactly the data of the JSON form: through `serde_json::Value`, because
+/// serde_yaml_ng writes an externally tagged enum (an Istio `{regex: ...}` match, a
+/// `{uri: /}` rewrite) as a YAML tag (`!regex ...`), which kubectl reads as a plain string and
+/// the CRD then refuses.
+pub fn to_plain_yaml(value: &Value) -> String {
+    serde_yaml_ng::to_string(value).expect("a JSON value serialises as YAML")
 }
 
 fn check_config(

@@ -8,7 +8,7 @@
 //! list, and templates are parsed once, at load, so no request ever parses one.
 
 use crate::dns;
-use crate::template::{Field, Template, TemplateData};
+use crate::template::{Dialect, Field, Template, TemplateData};
 use crate::violation::Violation;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -23,6 +23,18 @@ pub const DEFAULT_INGRESS_DOMAIN: &str = "example.com";
 pub const DEFAULT_URL_SCHEME: &str = "http";
 pub const DEFAULT_MODEL_ROUTING_HEADER: &str = "X-Gateway-Model-Name";
 pub const DEFAULT_MODEL_ROUTING_MODE: &str = "enabled";
+
+/// Knative Serving's network ConfigMap, whose `domain-template` decides the hosts Knative gives
+/// every Knative Service, hence every Knative-mode component URL.
+pub const KNATIVE_NETWORK_CONFIG_MAP_NAME: &str = "config-network";
+/// Where Knative Serving keeps its ConfigMaps (Knative's `SYSTEM_NAMESPACE` default).
+pub const KNATIVE_SERVING_NAMESPACE: &str = "knative-serving";
+/// The key of the template in `config-network`.
+pub const KNATIVE_DOMAIN_TEMPLATE_KEY: &str = "domain-template";
+/// The key's legacy spelling, which Knative still reads when the current one is absent.
+pub const KNATIVE_LEGACY_DOMAIN_TEMPLATE_KEY: &str = "domainTemplate";
+/// Knative's default `domain-template` (knative.dev/networking `DefaultDomainTemplate`).
+pub const KNATIVE_DEFAULT_DOMAIN_TEMPLATE: &str = "{{.Name}}.{{.Namespace}}.{{.Domain}}";
 
 /// Annotations KServe keeps off the routes it generates whenever the `inferenceService` key exists
 /// (reference §1.5), ahead of the user's own list.
@@ -154,10 +166,85 @@ pub struct KserveConfig {
     pub service_cluster_ip_none: bool,
     pub domain_template: Template,
     pub path_template: Option<Template>,
+    /// Knative's side of Knative-mode hosts: not part of KServe's ConfigMap, set with
+    /// [`KserveConfig::with_knative_network`].
+    pub knative_network: KnativeNetwork,
     /// Things that are allowed but worth a look (a key taken from the shipped default, ...).
     pub warnings: Vec<String>,
     /// Hash of everything above that a plan depends on; part of every `plan-hash`.
     pub fingerprint: String,
+    /// The part of [`KserveConfig::fingerprint`] that KServe's ConfigMap decides.
+    kserve_fingerprint: String,
+}
+
+/// What Knative Serving's `config-network` ConfigMap decides about hosts: the template Knative
+/// renders every Knative Service's host with. Its `.Domain` is taken to be `ingressDomain`
+/// (Knative reads it from `config-domain`; the two must agree, see docs/kserve-compatibility.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnativeNetwork {
+    pub domain_template: Template,
+}
+
+impl Default for KnativeNetwork {
+    fn default() -> Self {
+        Self::from_domain_template(KNATIVE_DEFAULT_DOMAIN_TEMPLATE)
+            .expect("Knative's default domain-template is valid")
+    }
+}
+
+impl KnativeNetwork {
+    /// Parses a Knative `domain-template` (Go template with `.Name`, `.Namespace`, `.Domain`,
+    /// `.Annotations`, `.Labels`) and proves it renders a valid host for a sample component.
+    ///
+    /// # Errors
+    ///
+    /// A violation of `config-network.domain-template`: it does not parse, or renders an
+    /// invalid host.
+    pub fn from_domain_template(source: &str) -> Result<Self, Violation> {
+        const FIELD: &str = "config-network.domain-template";
+        let template = Template::parse_dialect(source, Dialect::Knative).map_err(|error| {
+            Violation::new(FIELD, format!("\"{source}\" does not parse: {error}"))
+        })?;
+        let (annotations, labels) = sample_metadata(&template);
+        let name = format!("{SAMPLE_NAME}-predictor");
+        let rendered = template
+            .render(&TemplateData {
+                name: &name,
+                namespace: SAMPLE_NAMESPACE,
+                ingress_domain: DEFAULT_INGRESS_DOMAIN,
+                annotations: &annotations,
+                labels: &labels,
+            })
+            .expect("every key the template reads has a sample value");
+        if let Some(problem) = dns::host_problem(&rendered) {
+            return Err(Violation::new(
+                FIELD,
+                format!(
+                    "renders the invalid host \"{rendered}\" for {name} in namespace \
+                     {SAMPLE_NAMESPACE}: {problem}"
+                ),
+            ));
+        }
+        Ok(Self {
+            domain_template: template,
+        })
+    }
+
+    /// Reads the `data` of `config-network`: `domain-template`, else the legacy
+    /// `domainTemplate`, else Knative's default (as Knative does).
+    ///
+    /// # Errors
+    ///
+    /// As [`KnativeNetwork::from_domain_template`].
+    pub fn from_config_map_data(data: &BTreeMap<String, String>) -> Result<Self, Violation> {
+        match data
+            .get(KNATIVE_DOMAIN_TEMPLATE_KEY)
+            .or_else(|| data.get(KNATIVE_LEGACY_DOMAIN_TEMPLATE_KEY))
+        {
+            Some(source) => Self::from_domain_template(source),
+            None => Ok(Self::default()),
+        }
+    }
 }
 
 /// Why a configuration could not be used.
@@ -269,7 +356,7 @@ impl KserveConfig {
             violations.is_empty(),
         ) {
             (Some(deploy), Some(domain_template), Some(path_template), true) => {
-                let fingerprint =
+                let kserve_fingerprint =
                     fingerprint(&ingress, &deploy, &metadata_filter, service_cluster_ip_none);
                 Ok(Self {
                     ingress,
@@ -278,15 +365,30 @@ impl KserveConfig {
                     service_cluster_ip_none,
                     domain_template,
                     path_template,
+                    knative_network: KnativeNetwork::default(),
                     warnings,
-                    fingerprint,
-                })
+                    fingerprint: kserve_fingerprint.clone(),
+                    kserve_fingerprint,
+                }
+                .with_knative_network(KnativeNetwork::default()))
             }
             _ => Err(ConfigError::Invalid {
                 violations,
                 warnings,
             }),
         }
+    }
+
+    /// This configuration with Knative's network settings (which live in Knative's own
+    /// ConfigMap, not KServe's); the fingerprint covers both.
+    #[must_use]
+    pub fn with_knative_network(mut self, network: KnativeNetwork) -> Self {
+        self.fingerprint = crate::hash::hex_digest(&[
+            self.kserve_fingerprint.as_bytes(),
+            network.domain_template.source().as_bytes(),
+        ]);
+        self.knative_network = network;
+        self
     }
 
     /// The external gateways an ISVC may name in `isvc-ingress.io/gateway` without an explicit

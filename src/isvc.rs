@@ -54,14 +54,29 @@ impl ComponentKind {
 pub struct ComponentSpec {
     /// `spec.<component>.timeout`, seconds.
     pub timeout_seconds: Option<i64>,
-    /// The first container port named `grpc*`/`h2c*`, or [`DEFAULT_GRPC_PORT`] when only
-    /// `protocolVersion: grpc-v2` says the component speaks gRPC.
-    pub grpc_port: Option<u16>,
-    /// Whether the gRPC port was declared by name (so the Service exposes it next to REST).
-    pub grpc_port_named: bool,
-    /// The first container port that is not gRPC.
-    pub http_port: Option<u16>,
+    /// The ports of the container KServe builds the component's Service from, in the order
+    /// declared: the first model/framework block that lists `ports` (KServe puts that container
+    /// first), else the container named `transformer-container`, else the first container.
+    /// Empty when the ISVC declares none (the ServingRuntime's then apply).
+    pub ports: Vec<ContainerPort>,
+    /// A block says `protocolVersion: grpc-v2`: without declared ports, KServe's runtimes
+    /// then listen for gRPC on `h2c` [`DEFAULT_GRPC_PORT`].
+    pub grpc_v2: bool,
 }
+
+/// One declared container port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    /// `name`, empty when unnamed.
+    pub name: String,
+    /// `containerPort`.
+    pub number: u16,
+}
+
+/// The container KServe's service reconciler builds the Service from
+/// (`TransformerContainerName`), when a component has several.
+pub const TRANSFORMER_CONTAINER_NAME: &str = "transformer-container";
 
 /// One component present in the spec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -440,7 +455,7 @@ struct SpecDocument {
 struct ComponentDocument {
     timeout: Option<Value>,
     variant: Option<String>,
-    container_ports: Vec<PortDocument>,
+    containers: Vec<ContainerDocument>,
     /// Object-valued fields (model and framework blocks), by name: the JSON reader visits
     /// them in key order.
     blocks: BTreeMap<String, BlockDocument>,
@@ -465,6 +480,8 @@ struct PortDocument {
 
 #[derive(Deserialize)]
 struct ContainerDocument {
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     ports: Option<Vec<PortDocument>>,
 }
@@ -509,11 +526,7 @@ impl<'de> Deserialize<'de> for ComponentDocument {
                         }
                         "containers" => {
                             let containers: Option<Vec<ContainerDocument>> = map.next_value()?;
-                            for container in containers.into_iter().flatten() {
-                                component
-                                    .container_ports
-                                    .extend(container.ports.into_iter().flatten());
-                            }
+                            component.containers = containers.unwrap_or_default();
                         }
                         _ => {
                             if let Some(block) = map.next_value::<MaybeBlock>()?.0 {
@@ -622,93 +635,108 @@ fn string_map(
     map
 }
 
-/// Finds the timeout and the ports of a component. Ports live in `containers[*].ports` (custom
-/// containers, transformers) or in the model/framework block (`model.ports`, `sklearn.ports`, ...).
+/// Finds the timeout and the ports of a component. Ports live in the model/framework block
+/// (`model.ports`, `sklearn.ports`, ...) or in `containers[*].ports` (custom containers,
+/// transformers); see [`ComponentSpec::ports`] for which ones KServe's Service uses.
 fn component_spec(
     component: &Value,
     field: &str,
     violations: &mut Vec<Violation>,
 ) -> ComponentSpec {
-    let mut says_grpc_v2 = false;
-    let mut port_lists = Vec::new();
-    if let Some(containers) = component.get("containers").and_then(Value::as_array) {
-        port_lists.extend(
-            containers
-                .iter()
-                .filter_map(|container| container.get("ports")),
-        );
-    }
+    let mut grpc_v2 = false;
+    let mut block_ports = None;
     if let Some(object) = component.as_object() {
         for block in object.values().filter(|value| value.is_object()) {
             if block.get("protocolVersion").and_then(Value::as_str) == Some("grpc-v2") {
-                says_grpc_v2 = true;
+                grpc_v2 = true;
             }
-            port_lists.extend(block.get("ports"));
+            let ports = block
+                .get("ports")
+                .and_then(Value::as_array)
+                .filter(|ports| !ports.is_empty());
+            block_ports = block_ports.or(ports);
         }
     }
-    let ports = port_lists
+    let container_ports = || {
+        let containers = component.get("containers").and_then(Value::as_array)?;
+        containers
+            .iter()
+            .find(|container| {
+                container.get("name").and_then(Value::as_str) == Some(TRANSFORMER_CONTAINER_NAME)
+            })
+            .or(containers.first())?
+            .get("ports")
+            .and_then(Value::as_array)
+    };
+    let ports = block_ports
+        .or_else(container_ports)
         .into_iter()
-        .filter_map(Value::as_array)
         .flatten()
         .map(|port| {
             let number = port.get("containerPort").and_then(Value::as_u64);
             let name = port.get("name").and_then(Value::as_str).unwrap_or_default();
             (name, number)
         });
-    select_ports(
-        component.get("timeout"),
-        ports,
-        says_grpc_v2,
-        field,
-        violations,
-    )
+    assemble_spec(component.get("timeout"), ports, grpc_v2, field, violations)
 }
 
-/// [`component_spec`] for the typed reader: the same ports in the same order (container ports,
-/// then the blocks by name).
+/// [`component_spec`] for the typed reader: the same ports (blocks by name, then the
+/// containers).
 fn typed_component_spec(
     component: &ComponentDocument,
     field: &str,
     violations: &mut Vec<Violation>,
 ) -> ComponentSpec {
-    let says_grpc_v2 = component
+    let grpc_v2 = component
         .blocks
         .values()
         .any(|block| block.protocol_version.as_ref().and_then(Value::as_str) == Some("grpc-v2"));
-    let ports = component
-        .container_ports
-        .iter()
-        .chain(
-            component
-                .blocks
-                .values()
-                .flat_map(|block| block.ports.iter().flatten()),
-        )
+    let block_ports = component
+        .blocks
+        .values()
+        .filter_map(|block| block.ports.as_ref())
+        .find(|ports| !ports.is_empty());
+    let container_ports = || {
+        let containers = &component.containers;
+        containers
+            .iter()
+            .find(|container| container.name.as_deref() == Some(TRANSFORMER_CONTAINER_NAME))
+            .or(containers.first())?
+            .ports
+            .as_ref()
+    };
+    let ports = block_ports
+        .or_else(container_ports)
+        .into_iter()
+        .flatten()
         .map(|port| {
             (
                 port.name.as_deref().unwrap_or_default(),
                 port.container_port,
             )
         });
-    select_ports(
+    assemble_spec(
         component.timeout.as_ref(),
         ports,
-        says_grpc_v2,
+        grpc_v2,
         field,
         violations,
     )
 }
 
-/// The timeout, the first gRPC port (named `grpc*`/`h2c*`, else the grpc-v2 default) and the
-/// first other port, from ports in the order they were declared.
-fn select_ports<'a>(
+/// The timeout and the valid ports (1 to 65535; others are left to the API server's Pod
+/// validation), in the order declared.
+fn assemble_spec<'a>(
     timeout: Option<&Value>,
     ports: impl Iterator<Item = (&'a str, Option<u64>)>,
-    says_grpc_v2: bool,
+    grpc_v2: bool,
     field: &str,
     violations: &mut Vec<Violation>,
 ) -> ComponentSpec {
-    let mut spec = ComponentSpec::default();
+    let mut spec = ComponentSpec {
+        grpc_v2,
+        ..ComponentSpec::default()
+    };
     match timeout {
         None | Some(Value::Null) => {}
         Some(value) => match value.as_i64() {
@@ -719,22 +747,15 @@ fn select_ports<'a>(
             )),
         },
     }
-    for (name, number) in ports {
-        let Some(number) = number.and_then(|number| u16::try_from(number).ok()) else {
-            continue;
-        };
-        if name.starts_with("grpc") || name.starts_with("h2c") {
-            if spec.grpc_port.is_none() {
-                spec.grpc_port = Some(number);
-                spec.grpc_port_named = true;
-            }
-        } else if spec.http_port.is_none() {
-            spec.http_port = Some(number);
-        }
-    }
-    if spec.grpc_port.is_none() && says_grpc_v2 {
-        spec.grpc_port = Some(DEFAULT_GRPC_PORT);
-    }
+    spec.ports = ports
+        .filter_map(|(name, number)| {
+            let number = number.and_then(|number| u16::try_from(number).ok())?;
+            (number != 0).then(|| ContainerPort {
+                name: name.to_string(),
+                number,
+            })
+        })
+        .collect();
     spec
 }
 
@@ -762,14 +783,20 @@ mod tests {
         let predictor = &isvc.components[0];
         assert_eq!(predictor.service_name, "m-predictor");
         assert_eq!(predictor.spec.timeout_seconds, Some(30));
-        assert_eq!(predictor.spec.grpc_port, Some(9000));
-        assert_eq!(predictor.spec.http_port, Some(8085));
+        let port = |name: &str, number| ContainerPort {
+            name: name.to_string(),
+            number,
+        };
+        assert_eq!(
+            predictor.spec.ports,
+            [port("h2c", 9000), port("http1", 8085)]
+        );
         assert_eq!(isvc.entry_component().kind, ComponentKind::Transformer);
-        assert_eq!(isvc.entry_component().spec.http_port, Some(8080));
+        assert_eq!(isvc.entry_component().spec.ports, [port("", 8080)]);
     }
 
     #[test]
-    fn grpc_v2_without_named_port_uses_the_default() {
+    fn grpc_v2_without_ports_is_recorded() {
         let isvc = InferenceService::from_json(
             &json!({"metadata": {"name": "m"},
                     "spec": {"predictor": {"sklearn": {"protocolVersion": "grpc-v2"}}}}),
@@ -777,8 +804,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!(isvc.namespace, "team");
-        assert_eq!(isvc.components[0].spec.grpc_port, Some(DEFAULT_GRPC_PORT));
-        assert!(!isvc.components[0].spec.grpc_port_named);
+        assert!(isvc.components[0].spec.grpc_v2);
+        assert!(isvc.components[0].spec.ports.is_empty());
+    }
+
+    /// KServe builds the Service from the model/framework block's container, else the
+    /// `transformer-container`, else the first container: a sidecar's ports never count.
+    #[test]
+    fn ports_come_from_the_container_kserve_builds_the_service_from() {
+        let cases = [
+            (
+                json!({"containers": [{"name": "main", "ports": [{"containerPort": 1}]},
+                                   {"name": "sidecar", "ports": [{"containerPort": 2}]}]}),
+                1,
+            ),
+            (
+                json!({"containers": [{"name": "sidecar", "ports": [{"containerPort": 2}]},
+                                   {"name": "transformer-container", "ports": [{"containerPort": 3}]}]}),
+                3,
+            ),
+            (
+                json!({"model": {"ports": [{"containerPort": 4}]},
+                    "containers": [{"name": "sidecar", "ports": [{"containerPort": 2}]}]}),
+                4,
+            ),
+            (
+                json!({"model": {"ports": []}, "containers": [{"ports": [{"containerPort": 5}]}]}),
+                5,
+            ),
+        ];
+        for (predictor, expected) in cases {
+            let object = json!({"metadata": {"name": "m"}, "spec": {"predictor": predictor}});
+            let precise = InferenceService::from_json(&object, "ns").unwrap();
+            let (fast, _) = InferenceService::from_json_text(&object.to_string(), "ns").unwrap();
+            assert_eq!(precise, fast, "{object}");
+            let numbers: Vec<u16> = precise.components[0]
+                .spec
+                .ports
+                .iter()
+                .map(|port| port.number)
+                .collect();
+            assert_eq!(numbers, [expected], "{object}");
+        }
     }
 
     #[test]

@@ -154,11 +154,13 @@ async fn lists_isvcs(client: &kube::Client) -> Result<String, kube::Error> {
     client.request_text(request).await
 }
 
-/// Readiness needs both caches: the ConfigMap watch and the reconciler's (ISVCs and routes).
+/// Readiness needs every cache: the two ConfigMap watches (KServe's config, Knative's
+/// network) and the reconciler's (ISVCs and routes).
 #[derive(Clone)]
 struct CachesSynced {
     readiness: Readiness,
     config: Arc<AtomicBool>,
+    knative_network: Arc<AtomicBool>,
     routes: Arc<AtomicBool>,
 }
 
@@ -167,21 +169,32 @@ impl CachesSynced {
         Self {
             readiness,
             config: Arc::default(),
+            knative_network: Arc::default(),
             routes: Arc::default(),
         }
     }
 
     fn mark(&self, which: &AtomicBool) {
         which.store(true, Ordering::SeqCst);
-        if self.config.load(Ordering::SeqCst) && self.routes.load(Ordering::SeqCst) {
+        let all = [&self.config, &self.knative_network, &self.routes];
+        if all.iter().all(|synced| synced.load(Ordering::SeqCst)) {
             self.readiness.set_caches_synced(true);
         }
     }
 }
 
+use crate::config_watch::Source;
+
 /// Runs until SIGTERM/SIGINT and a graceful drain.
 pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let config = load_config(args)?;
+    let config = args
+        .knative
+        .apply(config)
+        .map_err(|source| ServeError::Config {
+            path: "--knative-domain-template".to_string(),
+            source,
+        })?;
     let policy = args.policy.policy();
     for conflict in policy.route_owner.conflicts_with(&config) {
         tracing::warn!("{conflict}");
@@ -204,6 +217,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
         );
         readiness.set_caches_synced(true);
         let state = Arc::new(AdmissionState::new(config, policy, namespace));
+        metrics.with_registry(|registry| state.register_metrics(registry));
         let handler = Arc::new(Webhook::new(state));
         server::run_server(args, handler, metrics, readiness, shutdown).await?;
         return Ok(());
@@ -211,6 +225,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let hosts = HostIndex::new();
     let state =
         Arc::new(AdmissionState::new(config, policy, namespace).with_host_index(hosts.clone()));
+    metrics.with_registry(|registry| state.register_metrics(registry));
     let replan = ReplanTrigger::new();
     let reconcile_metrics = Arc::new(metrics.with_registry(ReconcileMetrics::register));
     let synced = CachesSynced::new(readiness.clone());
@@ -225,6 +240,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
             readiness.clone(),
         );
         let reconciler_args = args.reconciler.clone();
+        let knative_namespace = args.knative_namespace.clone();
         async move {
             // Unready (caches not synced) until the API server answers and both caches fill.
             if !wait_for_api_server(&client, &shutdown).await {
@@ -235,7 +251,14 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
                 readiness.clone(),
                 shutdown.clone(),
             ));
-            tokio::spawn({
+            let sources = [
+                (Source::Kserve, synced.config.clone()),
+                (
+                    Source::KnativeNetwork(knative_namespace),
+                    synced.knative_network.clone(),
+                ),
+            ];
+            for (source, flag) in sources {
                 let (client, state, shutdown, synced, replan) = (
                     client.clone(),
                     state.clone(),
@@ -243,18 +266,20 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
                     synced.clone(),
                     replan.clone(),
                 );
-                async move {
-                    let on_synced = move || synced.mark(&synced.config);
+                tokio::spawn(async move {
+                    let on_synced = move || synced.mark(&flag);
+                    let on_replaced = move || replan.replan_all();
                     crate::config_watch::run(
                         client,
                         state,
+                        source,
                         on_synced,
-                        move || replan.replan_all(),
+                        on_replaced,
                         shutdown,
                     )
                     .await;
-                }
-            });
+                });
+            }
             let on_synced = move || synced.mark(&synced.routes);
             let result = crate::reconcile::run(
                 client,

@@ -144,8 +144,20 @@ impl Template {
     /// problem: an unclosed action or comment, an empty action, an unknown or
     /// nested field, a whole map, or any unsupported construct.
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
+        Self::parse_dialect(source, Dialect::Kserve)
+    }
+
+    /// Parses a template of `dialect`: [`Template::parse`] for KServe's settings, or Knative's
+    /// `domain-template`, which names the domain `.Domain` (rendered from
+    /// [`TemplateData::ingress_domain`]) and reads the same other fields.
+    ///
+    /// # Errors
+    ///
+    /// As [`Template::parse`]; in the Knative dialect `.IngressDomain` is an unknown field.
+    pub fn parse_dialect(source: &str, dialect: Dialect) -> Result<Template, TemplateError> {
         let parts = Parser {
             source,
+            dialect,
             parts: Vec::new(),
         }
         .parse()?;
@@ -389,9 +401,30 @@ struct Closing {
     trims_following_text: bool,
 }
 
+/// Which program executes the template, which decides the name of the domain field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// KServe's `domainTemplate` and `pathTemplate`: `.IngressDomain`.
+    Kserve,
+    /// Knative's `config-network` `domain-template` (Knative `DomainTemplateValues`): `.Domain`,
+    /// the domain from `config-domain`.
+    Knative,
+}
+
+impl Dialect {
+    /// The name of the field that renders [`TemplateData::ingress_domain`].
+    fn domain_field(self) -> &'static str {
+        match self {
+            Self::Kserve => "IngressDomain",
+            Self::Knative => "Domain",
+        }
+    }
+}
+
 /// Walks the source once, alternating between text and actions.
 struct Parser<'s> {
     source: &'s str,
+    dialect: Dialect,
     parts: Vec<Part>,
 }
 
@@ -424,7 +457,7 @@ impl Parser<'_> {
 
     fn parse_action(&mut self, open: usize, body: usize) -> Result<Closing, TemplateError> {
         let action = lex_action(self.source, open, body)?;
-        let field = parse_command(self.source, open, &action.tokens)?;
+        let field = parse_command(self.source, open, &action.tokens, self.dialect)?;
         self.parts.push(Part::Field(field));
         Ok(action.closing)
     }
@@ -783,7 +816,12 @@ fn lex_raw_string(source: &str, start: usize) -> Result<(Token<'_>, usize), Temp
 }
 
 /// Turns the tokens of one action into the single field it reads.
-fn parse_command(source: &str, open: usize, tokens: &[Token<'_>]) -> Result<Field, TemplateError> {
+fn parse_command(
+    source: &str,
+    open: usize,
+    tokens: &[Token<'_>],
+    dialect: Dialect,
+) -> Result<Field, TemplateError> {
     let Some((first, arguments)) = tokens.split_first() else {
         return Err(error_at(
             source,
@@ -794,7 +832,7 @@ fn parse_command(source: &str, open: usize, tokens: &[Token<'_>]) -> Result<Fiel
     match &first.kind {
         TokenKind::Word("index") => parse_index(source, first, arguments),
         TokenKind::Word(word) if is_field_path(word) => {
-            let field = parse_field_path(source, first.offset, word)?;
+            let field = parse_field_path(source, first.offset, word, dialect)?;
             match arguments.first() {
                 Some(extra) => Err(unexpected_after(source, extra, &field)),
                 None => Ok(field),
@@ -818,7 +856,12 @@ fn starts_number(word: &str) -> bool {
 
 /// Parses `.Name`, `.Annotations.key` and the like; `offset` is the position
 /// of the leading dot.
-fn parse_field_path(source: &str, offset: usize, word: &str) -> Result<Field, TemplateError> {
+fn parse_field_path(
+    source: &str,
+    offset: usize,
+    word: &str,
+    dialect: Dialect,
+) -> Result<Field, TemplateError> {
     let path = &word[1..];
     if path.is_empty() {
         return Err(error_at(
@@ -834,7 +877,17 @@ fn parse_field_path(source: &str, offset: usize, word: &str) -> Result<Field, Te
     let field = match name {
         "Name" => Field::Name,
         "Namespace" => Field::Namespace,
-        "IngressDomain" => Field::IngressDomain,
+        _ if name == dialect.domain_field() => Field::IngressDomain,
+        "IngressDomain" | "Domain" => {
+            return Err(error_at(
+                source,
+                offset,
+                format!(
+                    "unknown field .{name}: this template names the domain .{}",
+                    dialect.domain_field()
+                ),
+            ));
+        }
         "Annotations" => return parse_map_key(source, offset, MapField::Annotations, rest),
         "Labels" => return parse_map_key(source, offset, MapField::Labels, rest),
         "" => {

@@ -15,6 +15,15 @@ fn webhook() -> Webhook {
     webhook_with(KserveConfig::shipped(), Policy::default())
 }
 
+/// isvc-ingress writes the routes: every `isvc-ingress.io/*` setting applies (with KServe
+/// writing them, settings KServe does not read are refused).
+fn ours() -> Policy {
+    Policy {
+        route_owner: isvc_ingress::plan::RouteOwner::IsvcIngress,
+        ..Policy::default()
+    }
+}
+
 fn webhook_with(config: KserveConfig, policy: Policy) -> Webhook {
     Webhook::new(Arc::new(AdmissionState::new(config, policy, "kserve")))
 }
@@ -245,12 +254,16 @@ fn a_policy_refusal_is_forbidden() {
     let mut review = fixture("isvc-create.json");
     review["request"]["object"]["metadata"]["annotations"] =
         json!({ "isvc-ingress.io/host": "models.competitor.com" });
-    let answer = send(&webhook(), Endpoint::Validate, &review);
+    let answer = send(
+        &webhook_with(KserveConfig::shipped(), ours()),
+        Endpoint::Validate,
+        &review,
+    );
     assert_eq!(answer.response["status"]["code"], 403);
     assert_eq!(answer.response["status"]["reason"], "Forbidden");
     let policy = Policy {
         allowed_domains: vec!["competitor.com".into()],
-        ..Policy::default()
+        ..ours()
     };
     let answer = send(
         &webhook_with(KserveConfig::shipped(), policy),
@@ -603,11 +616,7 @@ fn a_replaced_config_applies_to_the_next_request() {
 fn the_realistic_review_of_the_benchmarks_mutates() {
     let review = fixture("isvc-create-3kb.json");
     let config = support::config_with(json!({ "enableGatewayApi": true }), "Standard");
-    let answer = send(
-        &webhook_with(config, Policy::default()),
-        Endpoint::Mutate,
-        &review,
-    );
+    let answer = send(&webhook_with(config, ours()), Endpoint::Mutate, &review);
     let result = patched(&review, &answer);
     assert_eq!(
         annotations(&result)["isvc-ingress.io/url"],
@@ -628,7 +637,7 @@ fn a_host_another_isvc_holds_is_refused_naming_the_holder() {
         None,
         vec!["models.example.com".into()],
     );
-    let state = AdmissionState::new(KserveConfig::shipped(), Policy::default(), "kserve")
+    let state = AdmissionState::new(KserveConfig::shipped(), ours(), "kserve")
         .with_host_index(hosts.clone());
     let webhook = Webhook::new(Arc::new(state));
     let mut review = fixture("isvc-create.json");

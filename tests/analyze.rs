@@ -370,38 +370,3 @@ fn a_config_file_overrides_the_dumped_one() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
-
-/// The `$ isvc-ingress analyze ...` examples of README.md and docs/analyze.md are the real output.
-#[test]
-fn documented_examples_are_the_real_output() {
-    let mut checked = 0;
-    for document in ["README.md", "docs/analyze.md"] {
-        let text = std::fs::read_to_string(document).unwrap();
-        for block in text.split("```console\n").skip(1) {
-            let block = block.split("```").next().unwrap();
-            let Some(command) = block
-                .lines()
-                .next()
-                .and_then(|line| line.strip_prefix("$ "))
-            else {
-                continue;
-            };
-            let Some(arguments) = command.strip_prefix("isvc-ingress analyze ") else {
-                continue;
-            };
-            let arguments: Vec<&str> = arguments.split_whitespace().collect();
-            let output = run(&arguments);
-            let expected = &block[block.find('\n').unwrap() + 1..];
-            assert_eq!(
-                String::from_utf8_lossy(&output.stdout),
-                expected,
-                "{document}: `{command}`"
-            );
-            checked += 1;
-        }
-    }
-    assert!(
-        checked >= 2,
-        "the README and docs/analyze.md each show a run"
-    );
-}

@@ -4,42 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn run(arguments: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_isvc-ingress"))
-        .args(arguments)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut input = child.stdin.take().unwrap();
-    input
-        .write_all(stdin.unwrap_or_default().as_bytes())
-        .unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exited")
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "stdout is not JSON ({error}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use support::{code, json, run, stderr};
 
 #[test]
 fn render_prints_the_json_contract() {
@@ -113,7 +78,8 @@ fn render_reports_invalid_isvcs_in_input_order_with_exit_1() {
             .contains("must start with a lower case letter")
     );
     assert!(
-        stderr(&output).contains("note: document 2 is a Service, not an InferenceService: skipped")
+        stderr(&output)
+            .contains("note: document 2 is a Service (v1), not an InferenceService: skipped")
     );
 }
 
@@ -172,14 +138,31 @@ fn render_reads_stdin_lists_and_policy_flags() {
         "second-explainer.ns.example.com"
     );
 
-    let isvc = r#"{"metadata": {"name": "m", "namespace": "ns", "annotations": {"isvc-ingress.io/host": "m.partner.io"}}, "spec": {"predictor": {}}}"#;
+    let isvc = r#"{"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": "m", "namespace": "ns", "annotations": {"isvc-ingress.io/host": "m.partner.io"}}, "spec": {"predictor": {}}}"#;
     assert_eq!(code(&run(&["render", "-"], Some(isvc))), 1);
     let output = run(
-        &["render", "--allowed-domain", "partner.io", "-"],
+        &[
+            "render",
+            "--allowed-domain",
+            "partner.io",
+            "--route-owner",
+            "isvc-ingress",
+            "-",
+        ],
         Some(isvc),
     );
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(json(&output)[0]["url"], "http://m.partner.io");
+    // KServe writes this VirtualService and does not read the host annotation.
+    let output = run(
+        &["render", "--allowed-domain", "partner.io", "-"],
+        Some(isvc),
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(
+        json(&output)[0]["errors"][0]["field"],
+        "metadata.annotations[isvc-ingress.io/host]"
+    );
 }
 
 #[test]

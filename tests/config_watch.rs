@@ -80,6 +80,7 @@ async fn config_changes_apply_and_invalid_ones_are_kept_out() {
             config_watch::run(
                 client,
                 state,
+                config_watch::Source::Kserve,
                 move || synced.store(true, Ordering::SeqCst),
                 move || {
                     replaced.fetch_add(1, Ordering::SeqCst);
@@ -147,6 +148,99 @@ async fn config_changes_apply_and_invalid_ones_are_kept_out() {
         "the listed and the valid watched versions each trigger a re-plan, the invalid one does not"
     );
 
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), watcher)
+        .await
+        .expect("stops on shutdown")
+        .unwrap();
+}
+
+/// Knative's `config-network` (namespace knative-serving) is watched like KServe's config: its
+/// `domain-template` is put in force for every Knative-mode host, an invalid one is kept out,
+/// and KServe config changes leave it in force.
+#[tokio::test]
+async fn knative_domain_template_is_watched_and_used_for_knative_hosts() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let state = Arc::new(AdmissionState::new(
+        KserveConfig::shipped(),
+        Policy::default(),
+        "kserve",
+    ));
+    let synced = Arc::new(AtomicBool::new(false));
+    let shutdown = CancellationToken::new();
+    let watcher = tokio::spawn({
+        let (state, synced, shutdown) = (state.clone(), synced.clone(), shutdown.clone());
+        async move {
+            config_watch::run(
+                client,
+                state,
+                config_watch::Source::KnativeNetwork("knative-serving".into()),
+                move || synced.store(true, Ordering::SeqCst),
+                || {},
+                shutdown,
+            )
+            .await
+        }
+    });
+    let network = |version: &str, template: &str| {
+        json!({ "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "name": "config-network", "namespace": "knative-serving", "resourceVersion": version },
+                "data": { "domain-template": template } })
+    };
+    let (request, respond) = handle.next_request().await.expect("list request");
+    assert_eq!(
+        request.uri().path(),
+        "/api/v1/namespaces/knative-serving/configmaps"
+    );
+    assert!(query_pairs(&request).contains(&(
+        "fieldSelector".to_string(),
+        "metadata.name=config-network".to_string()
+    )));
+    let list = json!({ "apiVersion": "v1", "kind": "ConfigMapList", "metadata": { "resourceVersion": "7" },
+                       "items": [network("7", "{{.Name}}-{{.Namespace}}.{{.Domain}}")] });
+    respond.send_response(Response::new(Body::from(
+        serde_json::to_vec(&list).unwrap(),
+    )));
+    let (_request, respond) = handle.next_request().await.expect("watch request");
+    assert!(synced.load(Ordering::SeqCst));
+    let dash = "{{.Name}}-{{.Namespace}}.{{.Domain}}";
+    assert_eq!(
+        state.config().knative_network.domain_template.source(),
+        dash
+    );
+    // Every Knative-mode host follows it (field case knative-dash-domain-template.yaml).
+    let isvc = isvc_ingress::isvc::InferenceService::from_json(
+        &json!({"metadata": {"name": "sklearn-iris", "namespace": "user1"},
+                "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}}}}}),
+        "default",
+    )
+    .unwrap();
+    let planned = isvc_ingress::plan::plan(&isvc, &state.config(), state.policy()).unwrap();
+    assert_eq!(
+        planned.url.as_deref(),
+        Some("http://sklearn-iris-user1.example.com")
+    );
+    assert_eq!(
+        planned.components[&isvc_ingress::isvc::ComponentKind::Predictor].url,
+        "http://sklearn-iris-predictor-user1.example.com"
+    );
+    // An invalid template is kept out; a KServe config change keeps the template in force.
+    let invalid = json!({ "type": "MODIFIED", "object": network("8", "{{.IngressDomain}}") });
+    respond.send_response(Response::new(Body::from(
+        format!("{invalid}\n").into_bytes(),
+    )));
+    let (_request, _respond) = handle.next_request().await.expect("re-watch request");
+    assert_eq!(
+        state.config().knative_network.domain_template.source(),
+        dash
+    );
+    state.replace_config(KserveConfig::shipped());
+    assert_eq!(
+        state.config().knative_network.domain_template.source(),
+        dash
+    );
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), watcher)
         .await

@@ -18,6 +18,23 @@ fn model(annotations: Value) -> Value {
     with_annotations(isvc_json("m", "ns", predictor_only()), annotations)
 }
 
+/// The policy these rules are about: isvc-ingress writes the routes, so every
+/// `isvc-ingress.io/*` setting reaches them (with `--route-owner kserve` those settings are
+/// refused, `tests/route_owner.rs`).
+fn ours() -> Policy {
+    Policy {
+        route_owner: isvc_ingress::plan::RouteOwner::IsvcIngress,
+        ..Policy::default()
+    }
+}
+
+fn plan_ours(
+    object: &Value,
+    config: &isvc_ingress::config::KserveConfig,
+) -> (isvc_ingress::plan::RoutePlan, Vec<Value>) {
+    plan_ok_with(object, config, &ours())
+}
+
 fn fields(rejection: &isvc_ingress::plan::Rejection) -> Vec<&str> {
     rejection
         .violations
@@ -71,13 +88,13 @@ fn model_mesh_gets_no_url() {
 #[test]
 fn route_annotation_overrides_where_it_can_work() {
     let standard = config_with(json!({ "enableGatewayApi": true }), "Standard");
-    let (plan, routes) = plan_ok(
+    let (plan, routes) = plan_ours(
         &model(json!({ "isvc-ingress.io/route": "Ingress" })),
         &standard,
     );
     assert_eq!(plan.route_kind, RouteKind::Ingress);
     assert_eq!(routes[0]["kind"], "Ingress");
-    let (plan, routes) = plan_ok(
+    let (plan, routes) = plan_ours(
         &model(json!({ "isvc-ingress.io/route": "None" })),
         &standard,
     );
@@ -92,7 +109,7 @@ fn route_annotation_overrides_where_it_can_work() {
     let rejection = plan_err(
         &model(json!({ "isvc-ingress.io/route": "VirtualService" })),
         &standard,
-        &Policy::default(),
+        &ours(),
     );
     assert_eq!(
         fields(&rejection),
@@ -107,7 +124,7 @@ fn route_annotation_overrides_where_it_can_work() {
     let rejection = plan_err(
         &model(json!({ "isvc-ingress.io/route": "Gateway" })),
         &standard,
-        &Policy::default(),
+        &ours(),
     );
     assert!(
         rejection.violations[0]
@@ -117,7 +134,7 @@ fn route_annotation_overrides_where_it_can_work() {
 
     let mut local = model(json!({ "isvc-ingress.io/route": "HTTPRoute" }));
     local["metadata"]["labels"] = json!({ "networking.kserve.io/visibility": "cluster-local" });
-    let rejection = plan_err(&local, &standard, &Policy::default());
+    let rejection = plan_err(&local, &standard, &ours());
     assert!(
         rejection.violations[0]
             .message
@@ -139,7 +156,7 @@ fn domain_mapping_serves_a_custom_host_without_istio() {
         ),
         json!({ "isvc-ingress.io/host": "fraud.models.example.org", "isvc-ingress.io/tls-secret": "fraud-tls" }),
     );
-    let (plan, routes) = plan_ok(&object, &config);
+    let (plan, routes) = plan_ours(&object, &config);
     assert_eq!(plan.route_kind, RouteKind::DomainMapping);
     assert_eq!(
         plan.url.as_deref(),
@@ -157,7 +174,7 @@ fn domain_mapping_serves_a_custom_host_without_istio() {
                 "tls": { "secretName": "fraud-tls" } })
     );
     // Chosen by annotation with Istio on, and with the predicted host when none is given.
-    let (plan, routes) = plan_ok(
+    let (plan, routes) = plan_ours(
         &model(json!({ "isvc-ingress.io/route": "DomainMapping" })),
         &config_with(json!({}), "Knative"),
     );
@@ -176,7 +193,7 @@ fn override_hosts_obey_the_domain_policy() {
     );
     let allowed = ["m.example.com", "a.b.models.example.org"];
     for host in allowed {
-        let (plan, routes) = plan_ok(&model(json!({ "isvc-ingress.io/host": host })), &config);
+        let (plan, routes) = plan_ours(&model(json!({ "isvc-ingress.io/host": host })), &config);
         assert_eq!(plan.hosts[0], host);
         assert_eq!(
             route(&routes, "HTTPRoute", "m")["spec"]["hostnames"][0],
@@ -193,7 +210,7 @@ fn override_hosts_obey_the_domain_policy() {
         let rejection = plan_err(
             &model(json!({ "isvc-ingress.io/host": host })),
             &config,
-            &Policy::default(),
+            &ours(),
         );
         assert_eq!(
             fields(&rejection),
@@ -208,7 +225,7 @@ fn override_hosts_obey_the_domain_policy() {
     }
     let policy = Policy {
         allowed_domains: vec!["competitor.com".into()],
-        ..Policy::default()
+        ..ours()
     };
     let (plan, _) = plan_ok_with(
         &model(json!({ "isvc-ingress.io/host": "models.competitor.com" })),
@@ -224,7 +241,7 @@ fn gateway_annotation_obeys_the_gateway_policy() {
     let rejection = plan_err(
         &model(json!({ "isvc-ingress.io/gateway": "team-a/private" })),
         &config,
-        &Policy::default(),
+        &ours(),
     );
     assert!(
         rejection.violations[0]
@@ -233,7 +250,7 @@ fn gateway_annotation_obeys_the_gateway_policy() {
     );
     let policy = Policy {
         allowed_gateways: vec!["team-a/private".into()],
-        ..Policy::default()
+        ..ours()
     };
     let (_, routes) = plan_ok_with(
         &model(json!({ "isvc-ingress.io/gateway": "team-a/private" })),
@@ -262,7 +279,7 @@ fn ingress_settings_class_and_tls() {
     let object = model(
         json!({ "isvc-ingress.io/ingress-class": "nginx", "isvc-ingress.io/tls-secret": "m-tls" }),
     );
-    let (plan, routes) = plan_ok(&object, &config);
+    let (plan, routes) = plan_ours(&object, &config);
     assert_eq!(plan.url.as_deref(), Some("https://m-ns.example.com"));
     assert_eq!(
         plan.components[&ComponentKind::Predictor].url,
@@ -279,7 +296,7 @@ fn ingress_settings_class_and_tls() {
     let rejection = plan_err(
         &model(json!({ "isvc-ingress.io/tls-secret": "m-tls" })),
         &gateway,
-        &Policy::default(),
+        &ours(),
     );
     assert!(
         rejection.violations[0]
@@ -287,7 +304,7 @@ fn ingress_settings_class_and_tls() {
             .contains("applies to Ingress and DomainMapping routes")
     );
     // An ingress class on a gateway route is harmless: a warning.
-    let (plan, _) = plan_ok(
+    let (plan, _) = plan_ours(
         &model(json!({ "isvc-ingress.io/ingress-class": "nginx" })),
         &gateway,
     );
@@ -297,7 +314,7 @@ fn ingress_settings_class_and_tls() {
 #[test]
 fn path_annotation_routes_a_prefix_of_the_shared_host() {
     let config = config_with(json!({ "enableGatewayApi": true }), "Standard");
-    let (plan, routes) = plan_ok(
+    let (plan, routes) = plan_ours(
         &model(json!({ "isvc-ingress.io/path": "/teams/ns/m/" })),
         &config,
     );
@@ -311,7 +328,7 @@ fn path_annotation_routes_a_prefix_of_the_shared_host() {
     let rejection = plan_err(
         &model(json!({ "isvc-ingress.io/path": "/teams/ns/m" })),
         &ingress,
-        &Policy::default(),
+        &ours(),
     );
     assert!(
         rejection.violations[0]
@@ -321,7 +338,7 @@ fn path_annotation_routes_a_prefix_of_the_shared_host() {
     let rejection = plan_err(
         &model(json!({ "isvc-ingress.io/path": "/" })),
         &config,
-        &Policy::default(),
+        &ours(),
     );
     assert!(rejection.violations[0].message.contains("is / alone"));
 }
@@ -329,19 +346,20 @@ fn path_annotation_routes_a_prefix_of_the_shared_host() {
 #[test]
 fn timeout_annotation_reaches_every_rule() {
     let object = model(json!({ "isvc-ingress.io/timeout": "2m" }));
-    let (_, routes) = plan_ok(
+    let (_, routes) = plan_ours(
         &object,
         &config_with(json!({ "enableGatewayApi": true }), "Standard"),
     );
     for route in &routes {
         assert_eq!(route["spec"]["rules"][0]["timeouts"]["request"], "2m");
     }
-    let (_, routes) = plan_ok(&object, &config_with(json!({}), "Knative"));
+    // Istio reads a protobuf Duration: the same time in seconds.
+    let (_, routes) = plan_ours(&object, &config_with(json!({}), "Knative"));
     assert_eq!(
         route(&routes, "VirtualService", "m")["spec"]["http"][0]["timeout"],
-        "2m"
+        "120s"
     );
-    let (plan, _) = plan_ok(
+    let (plan, _) = plan_ours(
         &object,
         &config_with(
             json!({ "enableGatewayApi": true, "disableHTTPRouteTimeout": true }),
@@ -634,7 +652,7 @@ fn metadata_copied_to_routes_respects_the_disallow_lists() {
     object["metadata"]["labels"] =
         json!({ "team": "a", "networking.knative.dev/visibility": "exposed" });
     let config = isvc_ingress::config::KserveConfig::shipped();
-    let (_, routes) = plan_ok(&object, &config);
+    let (_, routes) = plan_ours(&object, &config);
     let metadata = &route(&routes, "VirtualService", "m")["metadata"];
     assert_eq!(
         metadata["annotations"],
@@ -652,7 +670,7 @@ fn path_regex_is_escaped_and_names_have_a_length_limit() {
         isvc_json("m", "ns", json!({ "predictor": {}, "explainer": {} })),
         json!({ "isvc-ingress.io/path": "/v1.0/m" }),
     );
-    let (_, routes) = plan_ok(&object, &config_with(json!({}), "Knative"));
+    let (_, routes) = plan_ours(&object, &config_with(json!({}), "Knative"));
     let http = &route(&routes, "VirtualService", "m")["spec"]["http"];
     assert_eq!(
         http[2]["match"][0]["uri"]["regex"],
@@ -661,7 +679,7 @@ fn path_regex_is_escaped_and_names_have_a_length_limit() {
     let rejection = plan_err(
         &isvc_json(&"n".repeat(64), "ns", predictor_only()),
         &config_with(json!({}), "Knative"),
-        &Policy::default(),
+        &ours(),
     );
     assert!(
         rejection.violations[0]
@@ -674,7 +692,7 @@ fn path_regex_is_escaped_and_names_have_a_length_limit() {
 fn plan_hash_covers_exactly_the_annotations_that_can_change_the_plan() {
     let config = isvc_ingress::config::KserveConfig::shipped();
     let hash_of = |annotations: Value| {
-        plan_ok(&model(annotations), &config).0.annotations["isvc-ingress.io/plan-hash"].clone()
+        plan_ours(&model(annotations), &config).0.annotations["isvc-ingress.io/plan-hash"].clone()
     };
     let base = hash_of(json!({}));
     // Disallowed from the routes and not read by the template: no effect.
@@ -700,7 +718,7 @@ fn plan_hash_covers_exactly_the_annotations_that_can_change_the_plan() {
         .annotations
         .push("modelFormat".into());
     let hash = |format: &str| {
-        plan_ok(&model(json!({ "modelFormat": format })), &filtered)
+        plan_ours(&model(json!({ "modelFormat": format })), &filtered)
             .0
             .annotations["isvc-ingress.io/plan-hash"]
             .clone()

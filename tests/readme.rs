@@ -42,7 +42,8 @@ fn console_examples_in_readme_and_docs() {
             Path::new(env!("CARGO_BIN_EXE_isvc-ingress")),
         )
         .case("README.md")
-        .case("docs/design.md");
+        .case("docs/design.md")
+        .case("docs/analyze.md");
 }
 
 /// The webhook's answer (the whole AdmissionReview) to `review` posted to `endpoint`.

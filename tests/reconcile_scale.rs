@@ -12,7 +12,7 @@ mod scale_store;
 mod support;
 
 use isvc_ingress::reconcile::metrics::{Outcome, Verb};
-use reconcile_mock::{Harness, Step, apply, patch_status};
+use reconcile_mock::{Harness, Step, apply, event_on, patch_status};
 use scale_store::{ConfigChange, Counts, Shape, Store, base_config, components_of};
 use serde_json::Value;
 
@@ -138,6 +138,17 @@ fn script(decision: &scale_store::Decision) -> Vec<Step> {
             step
         })
         .collect();
+    if let Some(note) = &decision.kept {
+        steps.push(event_on(
+            &decision.namespace,
+            &decision.name,
+            &decision.uid,
+            "Warning",
+            "PlatformUrlKept",
+            // The note is cut at 1024 characters.
+            &note.chars().take(200).collect::<String>(),
+        ));
+    }
     if let Some(body) = &decision.status_patch {
         steps.push(patch_status(
             &decision.namespace,

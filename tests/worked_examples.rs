@@ -14,6 +14,14 @@ const LOCAL_GATEWAY: &str = "knative-serving/knative-local-gateway";
 const INGRESS_GATEWAY: &str = "knative-serving/knative-ingress-gateway";
 const LOCAL_GATEWAY_SERVICE: &str = "knative-local-gateway.istio-system.svc.cluster.local";
 
+/// isvc-ingress writes the routes: our designs of docs/kserve-compatibility.md apply.
+fn ours() -> Policy {
+    Policy {
+        route_owner: isvc_ingress::plan::RouteOwner::IsvcIngress,
+        ..Policy::default()
+    }
+}
+
 fn regex(host: &str) -> String {
     format!("^{}(?::\\d{{1,5}})?$", host.replace('.', "\\."))
 }
@@ -308,9 +316,15 @@ fn example_07_knative_cluster_local() {
         virtual_service["spec"]["http"][0]["match"],
         knative_matches("my-model.test.svc.cluster.local", &[], None)
     );
-    // The KServe-level disallow list keeps the Knative visibility label off the route.
+    // KServe copies every ISVC label to its VirtualService (§4.2); with isvc-ingress writing it,
+    // the KServe-level disallow list keeps the Knative visibility label off the route.
+    assert_eq!(
+        virtual_service["metadata"]["labels"]["networking.knative.dev/visibility"],
+        "cluster-local"
+    );
+    let (_, routes) = plan_ok_with(&object, &knative(), &ours());
     assert!(
-        virtual_service["metadata"]["labels"]
+        route(&routes, "VirtualService", "my-model")["metadata"]["labels"]
             .get("networking.knative.dev/visibility")
             .is_none()
     );
@@ -360,28 +374,54 @@ fn example_08_knative_without_istio_virtual_host() {
     );
 }
 
-/// Examples #9 and #28 (differences "Q1", "Q2"): no string surgery on Knative URLs, so names and
-/// namespaces containing `-default` or `-predictor` keep their host intact.
+/// Examples #9 and #28 (differences "Q1", "Q2"): KServe cuts the VirtualService host out of the
+/// Knative host, mangling names and namespaces that contain `-default` or `-predictor`; with
+/// `--route-owner kserve` that is the host served (and a warning says so), with
+/// `--route-owner isvc-ingress` the host stays intact.
 #[test]
 fn examples_09_and_28_knative_hosts_are_never_mangled() {
     let cases = [
-        ("kftest", "user1", "http://kftest.user1.example.com"),
-        ("m", "team-default", "http://m.team-default.example.com"),
-        ("m", "default", "http://m.default.example.com"),
+        (
+            "kftest",
+            "user1",
+            "http://kftest.user1.example.com",
+            "http://kftest.user1.example.com",
+        ),
+        (
+            "m",
+            "team-default",
+            "http://m-predictor.team-default.example.com",
+            "http://m.team-default.example.com",
+        ),
+        (
+            "m",
+            "default",
+            "http://m.default.example.com",
+            "http://m.default.example.com",
+        ),
         (
             "my-predictor-x",
             "ns",
+            "http://my-x-predictor.ns.example.com",
             "http://my-predictor-x.ns.example.com",
         ),
     ];
-    for (name, namespace, url) in cases {
-        let (plan, routes) = plan_ok(&isvc_json(name, namespace, predictor_only()), &knative());
-        assert_eq!(plan.url.as_deref(), Some(url), "{name}/{namespace}");
-        let external = url.trim_start_matches("http://");
-        assert_eq!(
-            route(&routes, "VirtualService", name)["spec"]["hosts"][1],
-            external
-        );
+    for (name, namespace, kserve_url, our_url) in cases {
+        let object = isvc_json(name, namespace, predictor_only());
+        for (policy, url) in [(Policy::default(), kserve_url), (ours(), our_url)] {
+            let (plan, routes) = plan_ok_with(&object, &knative(), &policy);
+            assert_eq!(plan.url.as_deref(), Some(url), "{name}/{namespace}");
+            let external = url.trim_start_matches("http://");
+            assert_eq!(
+                route(&routes, "VirtualService", name)["spec"]["hosts"][1],
+                external
+            );
+            let warned = plan
+                .warnings
+                .iter()
+                .any(|warning| warning.contains("Q1, Q2"));
+            assert_eq!(warned, url != our_url, "{name}/{namespace}");
+        }
     }
 }
 
@@ -551,15 +591,48 @@ fn example_13_standard_httproute_with_transformer() {
     );
 }
 
-/// Example #14 with differences "Q6" and "Q12": the path-based URL is published, and the shared
+/// Example #14: with `--route-owner kserve`, KServe's routes (the shared host and an
+/// unrewritten path rule on the top-level route, host-based URL); with `--route-owner
+/// isvc-ingress`, differences "Q6" and "Q12": the path-based URL is published, and the shared
 /// host gets its own route with an anchored prefix and a rewrite.
 #[test]
 fn example_14_standard_path_based_routing() {
     let config = gateway_api(json!({ "pathTemplate": "/serving/{{ .Namespace }}/{{ .Name }}" }));
-    let (plan, routes) = plan_ok(
-        &isvc_json("raw-foo-path", "default", predictor_only()),
-        &config,
+    let object = isvc_json("raw-foo-path", "default", predictor_only());
+    let (plan, routes) = plan_ok(&object, &config);
+    assert_eq!(
+        plan.url.as_deref(),
+        Some("http://raw-foo-path-default.example.com")
     );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|warning| warning.contains("without rewriting"))
+    );
+    assert_eq!(routes.len(), 2, "predictor and top-level routes");
+    let top = route(&routes, "HTTPRoute", "raw-foo-path");
+    assert_eq!(
+        top["spec"]["hostnames"],
+        json!([
+            "raw-foo-path-default.example.com",
+            "raw-foo-path-default.additional.example.com",
+            "example.com"
+        ])
+    );
+    let rules = top["spec"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(
+        rules[1]["matches"],
+        json!([{ "path": { "type": "RegularExpression", "value": "/serving/default/raw-foo-path/" } }])
+    );
+    assert_eq!(
+        rules[1]["filters"].as_array().unwrap().len(),
+        1,
+        "no rewrite"
+    );
+    assert_eq!(rules[1]["backendRefs"][0]["name"], "raw-foo-path-predictor");
+
+    let (plan, routes) = plan_ok_with(&object, &config, &ours());
     assert_eq!(
         plan.url.as_deref(),
         Some("http://example.com/serving/default/raw-foo-path")
@@ -590,16 +663,58 @@ fn example_14_standard_path_based_routing() {
     assert_eq!(rule["backendRefs"][0]["name"], "raw-foo-path-predictor");
 }
 
+/// Example #15: KServe's four top-level rules with `--route-owner kserve`; with
+/// `--route-owner isvc-ingress`, two, and the separate path route.
 #[test]
 fn example_15_standard_explainer_with_path_and_custom_gateway() {
     let config = gateway_api(json!({
         "pathTemplate": "/serving/{{ .Namespace }}/{{ .Name }}",
         "kserveIngressGateway": "kserve/kserve-gateway",
     }));
-    let (_, routes) = plan_ok(
-        &isvc_json("test-isvc", "default", with_components(&["explainer"])),
-        &config,
+    let object = isvc_json("test-isvc", "default", with_components(&["explainer"]));
+    let (_, routes) = plan_ok(&object, &config);
+    let top = route(&routes, "HTTPRoute", "test-isvc");
+    let values: Vec<&str> = top["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["matches"][0]["path"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            r"^/v1/models/[\w-]+:explain$",
+            "^/.*$",
+            r"/serving/default/test-isvc(/v1/models/[\w-]+:explain)$",
+            "/serving/default/test-isvc/"
+        ]
     );
+    let backends: Vec<&str> = top["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["backendRefs"][0]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        backends,
+        [
+            "test-isvc-explainer",
+            "test-isvc-predictor",
+            "test-isvc-explainer",
+            "test-isvc-predictor"
+        ]
+    );
+    assert_eq!(
+        top["spec"]["hostnames"],
+        json!([
+            "test-isvc-default.example.com",
+            "test-isvc-default.additional.example.com",
+            "example.com"
+        ])
+    );
+    assert_eq!(routes.len(), 3, "predictor, explainer and top-level routes");
+
+    let (_, routes) = plan_ok_with(&object, &config, &ours());
     let top = route(&routes, "HTTPRoute", "test-isvc");
     let rules = top["spec"]["rules"].as_array().unwrap();
     assert_eq!(rules.len(), 2);
@@ -652,14 +767,23 @@ fn example_16_standard_ingress() {
     );
 }
 
-/// Difference "Q3": each component host reaches its own component.
+/// Example #17 as KServe writes it (`--route-owner kserve`, quirk Q3 included); difference
+/// "Q3" with `--route-owner isvc-ingress`: each component host reaches its own component.
 #[test]
 fn example_17_standard_ingress_transformer_and_explainer() {
     let config = config_with(json!({ "ingressClassName": "nginx" }), "Standard");
-    let (plan, routes) = plan_ok(
-        &isvc_json("m", "ns1", with_components(&["transformer", "explainer"])),
-        &config,
+    let object = isvc_json("m", "ns1", with_components(&["transformer", "explainer"]));
+    let (_, routes) = plan_ok(&object, &config);
+    assert_eq!(
+        route(&routes, "Ingress", "m")["spec"]["rules"],
+        json!([
+            ingress_rule("m-transformer-ns1.example.com", "m-explainer"),
+            ingress_rule("m-ns1.example.com", "m-transformer"),
+            ingress_rule("m-transformer-ns1.example.com", "m-predictor"),
+            ingress_rule("m-predictor-ns1.example.com", "m-predictor"),
+        ])
     );
+    let (plan, routes) = plan_ok_with(&object, &config, &ours());
     assert_eq!(plan.url.as_deref(), Some("http://m-ns1.example.com"));
     assert_eq!(
         plan.address.as_deref(),
@@ -876,7 +1000,7 @@ fn table_11_1_additional_hosts() {
     object["metadata"]["annotations"] = json!({ "isvc-ingress.io/host": "model.other.com" });
     let policy = Policy {
         allowed_domains: vec!["other.com".into()],
-        ..Policy::default()
+        ..ours()
     };
     let config = gateway_api(json!({ "additionalIngressDomains": ["secondary.com"] }));
     let (plan, _) = plan_ok_with(&object, &config, &policy);

@@ -13,6 +13,10 @@ use crate::isvc::{self, InferenceService, ReadError};
 use crate::plan::{self, Policy, Rejection};
 use crate::reconcile::HostIndex;
 use crate::violation::{self, Violation};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use respond::Denial;
 use review::{Request, Unusable};
 use serde_json::Value;
@@ -83,6 +87,15 @@ pub struct AdmissionState {
     policy: Policy,
     config_namespace: String,
     hosts: Option<HostIndex>,
+    /// Status URLs the status mutator kept as the platform wrote them, by field.
+    kept_urls: Family<KeptUrlLabels, Counter>,
+}
+
+/// Labels of [`AdmissionState::count_kept_url`]: the status field (`status.url`,
+/// `status.components.<component>.url`), a bounded set.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeptUrlLabels {
+    field: String,
 }
 
 impl AdmissionState {
@@ -92,7 +105,27 @@ impl AdmissionState {
             policy,
             config_namespace: config_namespace.into(),
             hosts: None,
+            kept_urls: Family::default(),
         }
+    }
+
+    /// Registers the webhook's own metrics (`isvc_ingress_status_urls_kept_total`).
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "status_urls_kept",
+            "Status URLs the status mutator left as the platform wrote them instead of the \
+             planned URL (a prediction, or a downgrade to http), by status field",
+            self.kept_urls.clone(),
+        );
+    }
+
+    /// Counts one URL kept as written.
+    pub fn count_kept_url(&self, field: &str) {
+        self.kept_urls
+            .get_or_create(&KeptUrlLabels {
+                field: field.to_string(),
+            })
+            .inc();
     }
 
     /// Refuse ISVCs that claim a host another ISVC holds (the reconciler keeps the index).
@@ -109,12 +142,24 @@ impl AdmissionState {
             .clone()
     }
 
-    /// Puts a new config in force for the next request.
+    /// Puts a new KServe config in force for the next request; Knative's network settings in
+    /// force stay (they come from another ConfigMap).
     pub fn replace_config(&self, config: KserveConfig) {
-        *self
+        let mut current = self
             .config
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(config);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let network = current.knative_network.clone();
+        *current = Arc::new(config.with_knative_network(network));
+    }
+
+    /// Puts Knative's network settings (`config-network`) in force for the next request.
+    pub fn replace_knative_network(&self, network: crate::config::KnativeNetwork) {
+        let mut current = self
+            .config
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *current = Arc::new((**current).clone().with_knative_network(network));
     }
 
     pub fn policy(&self) -> &Policy {
@@ -436,10 +481,24 @@ fn status(request: &Request, state: &AdmissionState) -> Answer {
         return Answer::allow();
     };
     match plan_isvc(&isvc, state) {
-        Ok(planned) => Answer::Allow {
-            patch: Some(patch::status(&object, &planned)),
-            warnings: Vec::new(),
-        },
+        Ok(planned) => {
+            let (patch, disagreements) = patch::status(&object, &planned);
+            if let Some(message) = plan::status::kept_message(&disagreements) {
+                tracing::warn!(
+                    namespace = %isvc.namespace,
+                    name = %isvc.name,
+                    %message,
+                    "status URLs kept as the platform wrote them"
+                );
+            }
+            for disagreement in &disagreements {
+                state.count_kept_url(&disagreement.field);
+            }
+            Answer::Allow {
+                patch: Some(patch),
+                warnings: Vec::new(),
+            }
+        }
         Err(_) => Answer::allow(),
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::plan::RoutePlan;
 use crate::plan::annotations::OUTPUT_KEYS;
+use crate::plan::status::Disagreement;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::{Map, Value};
@@ -59,21 +60,27 @@ pub fn annotations(
 
 /// Sets `status.url`, `status.address.url` and each planned component's `url`, `restUrl` and
 /// `grpcUrl` (removing a `grpcUrl` the plan does not have); every other status field is left
-/// alone. Empty when the status already says what the plan says.
-pub fn status(object: &Value, plan: &RoutePlan) -> Patch {
+/// alone. A URL the plan only predicts never replaces one the platform wrote, and no URL is
+/// downgraded to `http` ([`crate::plan::status`]); the disagreements come back beside the
+/// patch. The patch is empty when the status already says what is to be written.
+pub fn status(object: &Value, plan: &RoutePlan) -> (Patch, Vec<Disagreement>) {
     let mut operations = Vec::new();
-    let Some(url) = &plan.url else {
-        return Patch(operations);
-    };
+    if plan.url.is_none() {
+        return (Patch(operations), Vec::new());
+    }
+    let current = object.get("status");
+    let (urls, disagreements) = crate::plan::status::resolve(plan, current);
     let mut desired = Map::new();
-    desired.insert("url".into(), Value::String(url.clone()));
-    if let Some(address) = &plan.address {
+    if let Some(url) = &urls.url {
+        desired.insert("url".into(), Value::String(url.clone()));
+    }
+    if let Some(address) = &urls.address {
         let mut address_map = Map::new();
         address_map.insert("url".into(), Value::String(address.clone()));
         desired.insert("address".into(), Value::Object(address_map));
     }
     let mut components = Map::new();
-    for (kind, component) in &plan.components {
+    for (kind, component) in &urls.components {
         let mut fields = Map::new();
         fields.insert("url".into(), Value::String(component.url.clone()));
         fields.insert("restUrl".into(), Value::String(component.rest_url.clone()));
@@ -86,7 +93,6 @@ pub fn status(object: &Value, plan: &RoutePlan) -> Patch {
         desired.insert("components".into(), Value::Object(components));
     }
     let desired = Value::Object(desired);
-    let current = object.get("status");
     merge_into(
         &mut operations,
         current,
@@ -98,7 +104,7 @@ pub fn status(object: &Value, plan: &RoutePlan) -> Patch {
         .and_then(Value::as_object)
     {
         for (key, component) in current_components {
-            let planned = plan.components.iter().find(|(kind, _)| kind.key() == key);
+            let planned = urls.components.iter().find(|(kind, _)| kind.key() == key);
             let keeps_grpc = planned.is_some_and(|(_, planned)| planned.grpc_url.is_some());
             if planned.is_some() && !keeps_grpc && component.get("grpcUrl").is_some() {
                 operations.push(remove(PointerBuf::from_tokens([
@@ -110,7 +116,7 @@ pub fn status(object: &Value, plan: &RoutePlan) -> Patch {
             }
         }
     }
-    Patch(operations)
+    (Patch(operations), disagreements)
 }
 
 /// Makes the leaves of `desired` (a tree of objects with string leaves) present in `current`

@@ -294,9 +294,12 @@ fn plan_hash(plan: &RoutePlan, isvc: &InferenceService, config: &KserveConfig) -
         hasher.part(component.kind.key().as_bytes());
         hasher.part(component.service_name.as_bytes());
         hasher.part(&spec.timeout_seconds.unwrap_or(-1).to_le_bytes());
-        hasher.part(&spec.grpc_port.map_or(-1, i32::from).to_le_bytes());
-        hasher.part(&[u8::from(spec.grpc_port_named)]);
-        hasher.part(&spec.http_port.map_or(-1, i32::from).to_le_bytes());
+        hasher.part(&[u8::from(spec.grpc_v2)]);
+        hasher.part(&(spec.ports.len() as u64).to_le_bytes());
+        for port in &spec.ports {
+            hasher.part(port.name.as_bytes());
+            hasher.part(&port.number.to_le_bytes());
+        }
     }
     hasher.finish_hex()
 }

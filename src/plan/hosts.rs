@@ -1,20 +1,22 @@
 //! Hosts, URLs and addresses for the two modes that isvc-ingress routes.
 //!
 //! Standard mode renders `domainTemplate` exactly as KServe does (reference §2.8). Knative mode
-//! *predicts* the hosts Knative will assign with its default template
-//! `{{.Name}}.{{.Namespace}}.{{.Domain}}`, Domain = `ingressDomain`, instead of KServe's string
-//! surgery on the URL Knative reports (§2.7), which mangles names that contain `-default` or
-//! `-predictor` (§10 Q1, Q2) and cannot run before Knative has answered.
+//! *predicts* the hosts Knative will assign with Knative's `domain-template` (`config-network`,
+//! default `{{.Name}}.{{.Namespace}}.{{.Domain}}`), Domain = `ingressDomain`. The top-level
+//! host is the one the VirtualService serves: with `--route-owner kserve` the host KServe cuts
+//! out of the entry component's host (§2.7, quirks §10 Q1, Q2 included, with a warning); with
+//! `--route-owner isvc-ingress` the template rendered for the ISVC name.
 
 use super::annotations::{self, annotation_field};
-use super::{ComponentPlan, Findings, RouteKind, RoutePlan, entry, service_host};
+use super::service;
+use super::{ComponentPlan, Findings, RouteKind, RouteOwner, RoutePlan, entry, service_host};
 use crate::config::KserveConfig;
 use crate::dns;
 use crate::isvc::{ComponentKind, InferenceService};
-use crate::template::{RenderError, TemplateData};
+use crate::template::{RenderError, Template, TemplateData};
 
 /// Where a host came from, for the field of a violation.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum HostSource {
     /// Derived from the ISVC name (template or Knative prediction).
     Name,
@@ -42,24 +44,46 @@ fn render_domain(
     config: &KserveConfig,
     findings: &mut Findings,
 ) -> Option<String> {
-    let data = TemplateData {
+    render_or_report(
+        &config.domain_template,
+        &host_data(name, isvc, config),
+        "config.ingress.domainTemplate",
+        findings,
+    )
+}
+
+/// What a host template reads: `name`, the ISVC's namespace, labels and annotations, and
+/// `ingressDomain` (KServe's `.IngressDomain`, Knative's `.Domain`).
+fn host_data<'a>(
+    name: &'a str,
+    isvc: &'a InferenceService,
+    config: &'a KserveConfig,
+) -> TemplateData<'a> {
+    TemplateData {
         name,
         namespace: &isvc.namespace,
         ingress_domain: &config.ingress.ingress_domain,
         annotations: &isvc.annotations,
         labels: &isvc.labels,
-    };
-    match config.domain_template.render(&data) {
+    }
+}
+
+/// Renders a host template; a label or annotation it reads and the ISVC lacks is a violation
+/// naming that label or annotation and the template (`what`).
+fn render_or_report(
+    template: &Template,
+    data: &TemplateData<'_>,
+    what: &str,
+    findings: &mut Findings,
+) -> Option<String> {
+    match template.render(data) {
         Ok(host) => Some(host),
         Err(error) => {
             let field = match &error {
                 RenderError::MissingAnnotation(key) => annotation_field(key),
                 RenderError::MissingLabel(key) => format!("metadata.labels[{key}]"),
             };
-            findings.reject(
-                field,
-                format!("is required: config.ingress.domainTemplate reads it ({error})"),
-            );
+            findings.reject(field, format!("is required: {what} reads it ({error})"));
             None
         }
     }
@@ -141,10 +165,7 @@ pub(super) fn plan_standard(
     let mut address_host = service_host(&entry_component.service_name, namespace);
     if config.service_cluster_ip_none {
         // Headless Services have no port mapping, so the address carries the container port.
-        let port = entry_component
-            .spec
-            .http_port
-            .unwrap_or(crate::isvc::DEFAULT_HTTP_PORT);
+        let port = service::headless_address_port(&service::service_ports(entry_component));
         address_host = format!("{address_host}:{port}");
     }
     plan.address = Some(url("http", &address_host));
@@ -153,14 +174,8 @@ pub(super) fn plan_standard(
         plan.url = plan.address.clone();
         for component in &isvc.components {
             let host = service_host(&component.service_name, namespace);
-            let grpc = component.spec.grpc_port.map(|port| {
-                let service_port = if component.spec.grpc_port_named {
-                    port
-                } else {
-                    80
-                };
-                grpc_url(false, "http", &host, service_port)
-            });
+            let grpc = service::grpc_service_port(component)
+                .map(|port| grpc_url(false, "http", &host, port));
             insert_component(plan, component.kind, host, "http", grpc);
         }
         return;
@@ -181,17 +196,12 @@ pub(super) fn plan_standard(
             continue;
         };
         check_host(&host, component.kind.key(), HostSource::Name, findings);
-        let grpc = component.spec.grpc_port.map(|port| {
+        let grpc = service::grpc_service_port(component).map(|port| {
             if through_gateway {
                 grpc_url(true, scheme, &host, port)
             } else {
-                let service_port = if component.spec.grpc_port_named {
-                    port
-                } else {
-                    80
-                };
                 let internal = service_host(&component.service_name, namespace);
-                grpc_url(false, scheme, &internal, service_port)
+                grpc_url(false, scheme, &internal, port)
             }
         });
         insert_component(plan, component.kind, host, scheme, grpc);
@@ -211,7 +221,8 @@ pub(super) fn plan_standard(
     );
 }
 
-/// Knative mode: predicted Knative hosts; a VirtualService, a DomainMapping or Knative alone.
+/// Knative mode: the hosts Knative gives the components, predicted with Knative's
+/// `domain-template`; a VirtualService, a DomainMapping or Knative alone.
 pub(super) fn plan_knative(
     plan: &mut RoutePlan,
     isvc: &InferenceService,
@@ -219,7 +230,6 @@ pub(super) fn plan_knative(
     findings: &mut Findings,
 ) {
     let namespace = &isvc.namespace;
-    let domain = &config.ingress.ingress_domain;
     let internal = plan.routing.internal;
     let entry_component = entry(isvc);
     let has_virtual_service = plan.route_kind == RouteKind::VirtualService;
@@ -231,25 +241,39 @@ pub(super) fn plan_knative(
             service_host(&entry_component.service_name, namespace)
         },
     ));
-    // Knative serves every component on its own host, with its own scheme (http unless Knative
-    // is set up for TLS); KServe rewrites one of them with urlScheme (reference §10 Q7).
+    // Knative serves every component on its own host; the URLs follow urlScheme, the scheme
+    // users ask KServe for (KServe rewrites only one of them, reference §10 Q7).
+    let scheme = if internal {
+        "http"
+    } else {
+        config.ingress.url_scheme.as_str()
+    };
     for component in &isvc.components {
         let host = if internal {
             service_host(&component.service_name, namespace)
         } else {
-            format!("{}.{namespace}.{domain}", component.service_name)
+            match render_knative_host(&component.service_name, isvc, config, findings) {
+                Some(host) => host,
+                None => continue,
+            }
         };
         check_host(&host, component.kind.key(), HostSource::Name, findings);
-        let grpc = component
-            .spec
-            .grpc_port
-            .map(|port| grpc_url(true, "http", &host, port));
-        insert_component(plan, component.kind, host, "http", grpc);
+        let grpc =
+            service::grpc_service_port(component).map(|port| grpc_url(true, scheme, &host, port));
+        insert_component(plan, component.kind, host, scheme, grpc);
     }
     if internal {
         plan.url = plan.address.clone();
         return;
     }
+    plan.predicted.components = true;
+    let Some(entry_host) = plan
+        .components
+        .get(&entry_component.kind)
+        .map(|component| component.host.clone())
+    else {
+        return;
+    };
     let scheme = external_scheme(plan, config);
     let settings = &plan.routing.settings;
     let (top_host, source) = match (&settings.host, plan.route_kind) {
@@ -257,14 +281,28 @@ pub(super) fn plan_knative(
             (host.clone(), HostSource::Override)
         }
         // Without a route of ours, the URL is the entry component's own Knative URL (§4.3).
-        (_, RouteKind::None) => (
-            plan.components[&entry_component.kind].host.clone(),
-            HostSource::Name,
-        ),
-        _ => (
-            format!("{}.{namespace}.{domain}", isvc.name),
-            HostSource::Name,
-        ),
+        (_, RouteKind::None) => (entry_host, HostSource::Name),
+        // KServe writes the VirtualService on the host it cuts out of the entry component's
+        // Knative host (§2.7); that is the host served, quirks included (§10 Q1, Q2).
+        (_, RouteKind::VirtualService) if plan.routing.owner == RouteOwner::Kserve => {
+            let served = kserve_service_host(&entry_host, entry_component.kind);
+            if let Some(clean) = render_knative_host(&isvc.name, isvc, config, findings)
+                && clean != served
+            {
+                findings.warn(format!(
+                    "KServe writes this InferenceService's VirtualService for the host \
+                     \"{served}\", which it derives from the {} host \"{entry_host}\" by deleting \
+                     a name part (reference §10 Q1, Q2), not \"{clean}\"; with \
+                     --route-owner isvc-ingress the VirtualService serves \"{clean}\"",
+                    entry_component.kind.key()
+                ));
+            }
+            (served, HostSource::Name)
+        }
+        _ => match render_knative_host(&isvc.name, isvc, config, findings) {
+            Some(host) => (host, HostSource::Name),
+            None => return,
+        },
     };
     check_host(&top_host, "top-level", source, findings);
     publish_external(
@@ -276,6 +314,41 @@ pub(super) fn plan_knative(
         has_virtual_service,
         findings,
     );
+    // The host-based URL follows Knative's host unless a route of ours (or an override) names
+    // the host; a path URL is the config's.
+    plan.predicted.url = plan.path.is_none()
+        && source == HostSource::Name
+        && (plan.route_kind == RouteKind::None || plan.routing.owner == RouteOwner::Kserve);
+}
+
+/// The host Knative gives the Knative Service (or, for the top-level host, the name) `name`:
+/// Knative's `domain-template` with `.Domain` = `ingressDomain`, and the ISVC's labels and
+/// annotations (KServe copies them to its Knative Services).
+fn render_knative_host(
+    name: &str,
+    isvc: &InferenceService,
+    config: &KserveConfig,
+    findings: &mut Findings,
+) -> Option<String> {
+    render_or_report(
+        &config.knative_network.domain_template,
+        &host_data(name, isvc, config),
+        "Knative's domain-template (config-network)",
+        findings,
+    )
+}
+
+/// KServe's `getServiceHost` (reference §2.7): the entry component's Knative host with the
+/// first `-predictor-default` (`-transformer-default`) deleted when the host contains
+/// `-default` anywhere, else with the first `-predictor` (`-transformer`) deleted.
+pub fn kserve_service_host(component_host: &str, kind: ComponentKind) -> String {
+    let suffix = format!("-{}", kind.key());
+    let target = if component_host.contains("-default") {
+        format!("{suffix}-default")
+    } else {
+        suffix
+    };
+    component_host.replacen(&target, "", 1)
 }
 
 /// The external half of a plan, the same in both modes: additional hosts (when the route kind
@@ -294,7 +367,25 @@ fn publish_external(
         plan.routing.additional_hosts = additional_hosts(&top_host, config, findings);
     }
     plan.path = plan_path(plan, isvc, config);
-    plan.url = Some(match &plan.path {
+    // KServe's HTTPRoute path rule forwards the prefix unrewritten, so KServe publishes the
+    // host-based URL (reference §5.4, §10 Q6, Q12); the path URL needs our rewriting route.
+    let path_url = match &plan.path {
+        Some(path)
+            if plan.routing.owner == RouteOwner::Kserve
+                && plan.route_kind == RouteKind::HttpRoute =>
+        {
+            findings.warn(format!(
+                "KServe routes the path {path} on {} to this InferenceService without rewriting \
+                 it (reference §5.4), so the model receives {path}/...; status.url stays \
+                 host-based. With --route-owner isvc-ingress the path is rewritten to / and \
+                 published",
+                config.ingress.ingress_domain
+            ));
+            None
+        }
+        path => path.as_ref(),
+    };
+    plan.url = Some(match path_url {
         Some(path) => format!("{scheme}://{}{path}", config.ingress.ingress_domain),
         None => url(scheme, &top_host),
     });

@@ -4,16 +4,19 @@
 //!
 //! KServe puts the shared host into the top-level route, whose catch-all rule then answers every
 //! path of that host for whichever ISVC wins the conflict, and its path rules neither anchor nor
-//! rewrite the prefix (§10 Q6). Here the shared host gets its own route, `<isvc>-path`, whose only
-//! rule is a `PathPrefix` match with a `ReplacePrefixMatch` rewrite to `/`.
+//! rewrite the prefix (§10 Q6). With `--route-owner kserve` that is what is described, since it
+//! is what KServe writes. With `--route-owner isvc-ingress` the shared host gets its own route,
+//! `<isvc>-path`, whose only rule is a `PathPrefix` match with a `ReplacePrefixMatch` rewrite
+//! to `/`.
 
-use super::RoutePlan;
 use super::metadata::RouteMetadata;
 use super::objects::{
     BackendReference, HttpHeader, HttpHeaderMatch, HttpHeaderModifier, HttpPathMatch,
     HttpPathModifier, HttpRouteFilter, HttpRouteMatch, HttpRouteRule, HttpRouteSpec,
     HttpRouteTimeouts, HttpUrlRewrite, Object, ParentReference, RouteObject,
 };
+use super::service::{self, ProtocolPorts, SERVICE_HTTP_PORT};
+use super::{RouteOwner, RoutePlan};
 use crate::config::KserveConfig;
 use crate::isvc::{Component, ComponentKind, InferenceService};
 
@@ -22,12 +25,12 @@ pub const API_VERSION: &str = "gateway.networking.k8s.io/v1";
 pub const EXPLAIN_PATH_REGEX: &str = r"^/v1/models/[\w-]+:explain$";
 /// KServe's catch-all rule path.
 pub const CATCH_ALL_PATH_REGEX: &str = "^/.*$";
+/// Suffix of KServe's path-based explain rule (`PathBasedExplainPrefix`).
+pub const PATH_EXPLAIN_SUFFIX_REGEX: &str = r"(/v1/models/[\w-]+:explain)$";
 pub const GRPC_PATH_REGEX: &str = r"^/inference\.GRPCInferenceService/.*$";
 pub const GRPC_CONTENT_TYPE_REGEX: &str = "^application/grpc.*";
 /// Timeout KServe gives a rule when the component sets none (§11.2).
 pub const DEFAULT_TIMEOUT: &str = "60s";
-/// Port of the Services KServe creates in front of each component.
-const SERVICE_PORT: u16 = 80;
 
 /// The builder's view of one ISVC.
 struct Builder<'a> {
@@ -66,9 +69,14 @@ pub(super) fn build(
         .iter()
         .map(|component| builder.component_route(component))
         .collect();
-    routes.push(builder.top_level_route());
-    if let Some(path) = &plan.path {
-        routes.push(builder.path_route(path));
+    let kserve_writes = plan.routing.owner == RouteOwner::Kserve;
+    match (&plan.path, kserve_writes) {
+        (Some(path), true) => routes.push(builder.top_level_route(Some(path))),
+        (Some(path), false) => {
+            routes.push(builder.top_level_route(None));
+            routes.push(builder.path_route(path));
+        }
+        (None, _) => routes.push(builder.top_level_route(None)),
     }
     routes
 }
@@ -104,14 +112,16 @@ impl Builder<'_> {
         self.route(&name, vec![host], self.catch_all_rules(component))
     }
 
-    /// `<isvc>` on the top-level host and the additional hosts (§5.4).
-    fn top_level_route(&self) -> RouteObject {
+    /// `<isvc>` on the top-level host and the additional hosts (§5.4). With `kserve_path`, as
+    /// KServe writes it for path-based routing: the shared `ingressDomain` host too, and the
+    /// path rules (explain regex, then the unanchored `<path>/` regex, neither rewritten).
+    fn top_level_route(&self, kserve_path: Option<&str>) -> RouteObject {
         let routing = &self.plan.routing;
         let top_host = routing
             .top_host
             .as_ref()
             .expect("an HTTPRoute plan has a top-level host");
-        let hostnames = std::iter::once(top_host)
+        let mut hostnames: Vec<String> = std::iter::once(top_host)
             .chain(&routing.additional_hosts)
             .cloned()
             .collect();
@@ -120,11 +130,31 @@ impl Builder<'_> {
             rules.push(self.rule(
                 vec![path_match("RegularExpression", EXPLAIN_PATH_REGEX)],
                 explainer,
-                SERVICE_PORT,
+                SERVICE_HTTP_PORT,
                 None,
             ));
         }
         rules.extend(self.catch_all_rules(self.isvc.entry_component()));
+        if let Some(path) = kserve_path {
+            hostnames.push(self.config.ingress.ingress_domain.clone());
+            if let Some(explainer) = self.isvc.component(ComponentKind::Explainer) {
+                rules.push(self.rule(
+                    vec![path_match(
+                        "RegularExpression",
+                        &format!("{path}{PATH_EXPLAIN_SUFFIX_REGEX}"),
+                    )],
+                    explainer,
+                    SERVICE_HTTP_PORT,
+                    None,
+                ));
+            }
+            rules.push(self.rule(
+                vec![path_match("RegularExpression", &format!("{path}/"))],
+                self.isvc.entry_component(),
+                SERVICE_HTTP_PORT,
+                None,
+            ));
+        }
         self.route(&self.isvc.name, hostnames, rules)
     }
 
@@ -142,7 +172,7 @@ impl Builder<'_> {
         let rule = self.rule(
             vec![path_match("PathPrefix", path)],
             self.isvc.entry_component(),
-            SERVICE_PORT,
+            SERVICE_HTTP_PORT,
             Some(rewrite),
         );
         let name = format!("{}-path", self.isvc.name);
@@ -150,28 +180,28 @@ impl Builder<'_> {
         self.route(&name, hostnames, vec![rule])
     }
 
-    /// The catch-all rule to a component; when the component declares a named gRPC port beside
-    /// REST, a gRPC rule to that port first (KServe's dual-protocol pair, §5.2).
+    /// The catch-all rule to a component's Service port 80; when that Service has a gRPC port
+    /// and a REST port, KServe's dual-protocol pair instead (§5.2): gRPC requests to the gRPC
+    /// port, the rest to the REST port, both ports of the Service KServe creates.
     fn catch_all_rules(&self, component: &Component) -> Vec<HttpRouteRule> {
-        let mut rules = Vec::with_capacity(2);
-        if let (Some(port), true) = (component.spec.grpc_port, component.spec.grpc_port_named) {
-            let grpc_match = HttpRouteMatch {
-                headers: vec![HttpHeaderMatch {
-                    match_type: "RegularExpression",
-                    name: "content-type",
-                    value: GRPC_CONTENT_TYPE_REGEX,
-                }],
-                ..path_match("RegularExpression", GRPC_PATH_REGEX)
-            };
-            rules.push(self.rule(vec![grpc_match], component, port, None));
-        }
-        rules.push(self.rule(
-            vec![path_match("RegularExpression", CATCH_ALL_PATH_REGEX)],
-            component,
-            SERVICE_PORT,
-            None,
-        ));
-        rules
+        let catch_all = vec![path_match("RegularExpression", CATCH_ALL_PATH_REGEX)];
+        let Some((grpc_port, rest_port)) =
+            ProtocolPorts::of(&service::service_ports(component)).split()
+        else {
+            return vec![self.rule(catch_all, component, SERVICE_HTTP_PORT, None)];
+        };
+        let grpc_match = HttpRouteMatch {
+            headers: vec![HttpHeaderMatch {
+                match_type: "RegularExpression",
+                name: "content-type",
+                value: GRPC_CONTENT_TYPE_REGEX,
+            }],
+            ..path_match("RegularExpression", GRPC_PATH_REGEX)
+        };
+        vec![
+            self.rule(vec![grpc_match], component, grpc_port, None),
+            self.rule(catch_all, component, rest_port, None),
+        ]
     }
 
     fn rule(
@@ -222,9 +252,33 @@ impl Builder<'_> {
                 component.spec.timeout_seconds,
             ) {
                 (Some(timeout), _) => timeout.clone(),
-                (None, Some(seconds)) => format!("{seconds}s"),
+                // KServe writes `<n>s`, which the CRD refuses beyond 5 digits (refused at
+                // admission, see validation); ours spells the same duration in h/m/s.
+                (None, Some(seconds)) if self.plan.routing.owner == RouteOwner::Kserve => {
+                    format!("{seconds}s")
+                }
+                (None, Some(seconds)) => gateway_duration_of_seconds(seconds),
                 (None, None) => DEFAULT_TIMEOUT.to_string(),
             },
         )
     }
+}
+
+/// `seconds` as a Gateway API `Duration` (at most 5 digits per unit): `<n>s` up to 99999,
+/// else hours, minutes and seconds (`100000` is `27h46m40s`).
+pub fn gateway_duration_of_seconds(seconds: i64) -> String {
+    const MAX_NUMBER: i64 = 99_999;
+    if seconds <= MAX_NUMBER {
+        return format!("{seconds}s");
+    }
+    let (hours, rest) = (seconds / 3600, seconds % 3600);
+    let (minutes, seconds) = (rest / 60, rest % 60);
+    let mut text = format!("{hours}h");
+    if minutes > 0 {
+        text.push_str(&format!("{minutes}m"));
+    }
+    if seconds > 0 {
+        text.push_str(&format!("{seconds}s"));
+    }
+    text
 }

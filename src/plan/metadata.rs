@@ -14,6 +14,7 @@ pub const MANAGED_BY_VALUE: &str = "isvc-ingress";
 pub const OWNER_LABEL: &str = "isvc-ingress.io/inferenceservice";
 
 /// Labels and annotations computed once per ISVC and copied into each route.
+#[derive(Clone)]
 pub(super) struct RouteMetadata {
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
@@ -40,23 +41,57 @@ impl RouteMetadata {
             .filter(|(key, _)| !filter.annotations.contains(key) && !key.starts_with(PREFIX))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
-        let owner_references = isvc
-            .uid
-            .iter()
-            .map(|uid| OwnerReference {
-                api_version: isvc::API_VERSION,
-                kind: isvc::KIND,
-                name: isvc.name.clone(),
-                uid: uid.clone(),
-                controller: true,
-                block_owner_deletion: true,
-            })
-            .collect();
         Self {
             labels,
             annotations,
-            owner_references,
+            owner_references: owner_references(isvc),
             namespace: isvc.namespace.clone(),
+        }
+    }
+
+    /// The metadata KServe gives the `kind` routes it writes (reference §3.2, §4.2, §5.2):
+    /// an Ingress gets every ISVC annotation verbatim and no labels; a VirtualService the
+    /// annotations less the disallow list and every label; an HTTPRoute both less their
+    /// disallow lists; the ExternalName Service neither. Never our owner labels.
+    pub(super) fn as_kserve_writes(
+        isvc: &InferenceService,
+        config: &KserveConfig,
+        kind: super::RouteKind,
+    ) -> Self {
+        use super::RouteKind;
+        let filter = &config.metadata_filter;
+        let filtered = |map: &BTreeMap<String, String>, disallowed: &[String]| {
+            map.iter()
+                .filter(|(key, _)| !disallowed.contains(key))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        };
+        let (labels, annotations) = match kind {
+            RouteKind::Ingress => (BTreeMap::new(), isvc.annotations.clone()),
+            RouteKind::VirtualService => (
+                isvc.labels.clone(),
+                filtered(&isvc.annotations, &filter.annotations),
+            ),
+            _ => (
+                filtered(&isvc.labels, &filter.labels),
+                filtered(&isvc.annotations, &filter.annotations),
+            ),
+        };
+        Self {
+            labels,
+            annotations,
+            owner_references: owner_references(isvc),
+            namespace: isvc.namespace.clone(),
+        }
+    }
+
+    /// This metadata without labels and annotations (KServe's ExternalName Service).
+    pub(super) fn bare(&self) -> Self {
+        Self {
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            owner_references: self.owner_references.clone(),
+            namespace: self.namespace.clone(),
         }
     }
 
@@ -70,4 +105,19 @@ impl RouteMetadata {
             owner_references: self.owner_references.clone(),
         }
     }
+}
+
+/// A controller ownerReference to the ISVC, when it has a uid.
+fn owner_references(isvc: &InferenceService) -> Vec<OwnerReference> {
+    isvc.uid
+        .iter()
+        .map(|uid| OwnerReference {
+            api_version: isvc::API_VERSION,
+            kind: isvc::KIND,
+            name: isvc.name.clone(),
+            uid: uid.clone(),
+            controller: true,
+            block_owner_deletion: true,
+        })
+        .collect()
 }

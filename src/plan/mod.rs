@@ -13,6 +13,9 @@ mod httproute;
 mod ingress;
 mod metadata;
 pub mod objects;
+pub mod service;
+pub mod status;
+pub mod validation;
 mod virtualservice;
 
 use crate::config::{DeploymentMode, KserveConfig};
@@ -62,6 +65,16 @@ pub enum RouteOwner {
 }
 
 impl RouteOwner {
+    /// Whether this owner's controller writes routes of `kind` (KServe writes every route
+    /// kind but DomainMapping; None is no route).
+    pub fn writes_for(self, kind: RouteKind) -> bool {
+        match kind {
+            RouteKind::None => false,
+            RouteKind::DomainMapping => self == Self::IsvcIngress,
+            RouteKind::Ingress | RouteKind::HttpRoute | RouteKind::VirtualService => true,
+        }
+    }
+
     /// Whether isvc-ingress writes objects of this kind.
     pub fn writes(self, kind: &str) -> bool {
         match self {
@@ -176,8 +189,23 @@ pub struct RoutePlan {
     /// None leaves the annotation as it is.
     #[serde(skip)]
     pub deployment_mode_annotation: Option<&'static str>,
+    /// Which URLs are predictions of what another controller serves (see [`status`]).
+    #[serde(skip)]
+    pub predicted: Predicted,
     #[serde(skip)]
     routing: Routing,
+}
+
+/// The URLs of a plan that only predict what the platform serves, as opposed to URLs of
+/// routes isvc-ingress writes or hosts KServe renders from its own template: Knative assigns
+/// the component hosts, and KServe derives the top-level host from them when it writes the
+/// VirtualService (or when there is no route of ours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Predicted {
+    /// `status.url`.
+    pub url: bool,
+    /// Every `status.components.<c>.url`.
+    pub components: bool,
 }
 
 /// Inputs of the route builders that [`plan`] already computed.
@@ -191,6 +219,8 @@ struct Routing {
     /// External gateway, `(namespace, name)`, for HTTPRoute parentRefs and VirtualService.
     gateway: Option<(String, String)>,
     settings: UserSettings,
+    /// Who writes the routes: KServe's routes are described as KServe writes them.
+    owner: RouteOwner,
 }
 
 /// Why an ISVC cannot be admitted: every violation, plus the warnings found on the way.
@@ -237,6 +267,9 @@ pub fn plan(
     let internal = is_cluster_local(isvc, mode, config, &mut findings);
     let route_kind = choose_route_kind(mode, internal, &settings, config, policy, &mut findings);
     check_route_settings(route_kind, internal, &settings, config, &mut findings);
+    if policy.route_owner == RouteOwner::Kserve {
+        refuse_settings_kserve_ignores(route_kind, &settings, &mut findings);
+    }
     let gateway = external_gateway(route_kind, &settings, config, &mut findings);
     let mut plan = RoutePlan {
         name: isvc.name.clone(),
@@ -252,10 +285,12 @@ pub fn plan(
         warnings: Vec::new(),
         stopped,
         deployment_mode_annotation,
+        predicted: Predicted::default(),
         routing: Routing {
             internal,
             gateway,
             settings,
+            owner: policy.route_owner,
             ..Routing::default()
         },
     };
@@ -271,6 +306,13 @@ pub fn plan(
         check_service_names(isvc, &mut findings);
     }
     warn_near_label_limit(&plan, &mut findings);
+    if findings.violations.is_empty() {
+        // What the API server would refuse is refused now (docs/route-validation.md).
+        let objects = routes(&plan, isvc, config);
+        findings
+            .violations
+            .extend(validation::check(&objects, &plan, isvc));
+    }
     if !findings.violations.is_empty() {
         return Err(Rejection {
             violations: findings.violations,
@@ -292,7 +334,13 @@ pub fn routes(
     if plan.stopped {
         return Vec::new();
     }
-    let metadata = metadata::RouteMetadata::new(isvc, config);
+    let metadata = if plan.routing.owner.writes_for(plan.route_kind)
+        && plan.routing.owner == RouteOwner::Kserve
+    {
+        metadata::RouteMetadata::as_kserve_writes(isvc, config, plan.route_kind)
+    } else {
+        metadata::RouteMetadata::new(isvc, config)
+    };
     match plan.route_kind {
         RouteKind::None => Vec::new(),
         RouteKind::Ingress => vec![ingress::build(plan, isvc, config, &metadata)],
@@ -447,6 +495,28 @@ fn choose_route_kind(
         return chosen;
     };
     let field = annotation_field(annotations::ROUTE);
+    // KServe writes its own route whatever the annotation says: only a DomainMapping (which
+    // KServe never writes, and which serves beside KServe's route) can be asked for.
+    let kserve_decides = !ours
+        && requested != RouteKind::DomainMapping
+        && (RouteOwner::Kserve.writes_for(chosen) || RouteOwner::Kserve.writes_for(requested));
+    if requested != chosen && kserve_decides {
+        findings.reject(
+            field,
+            format!(
+                "KServe writes the routes (--route-owner kserve) and gives this InferenceService \
+                 {}; it does not read this annotation, so a {} route needs --route-owner \
+                 isvc-ingress",
+                if chosen == RouteKind::None {
+                    "no route".to_string()
+                } else {
+                    format!("a {}", chosen.as_str())
+                },
+                requested.as_str()
+            ),
+        );
+        return chosen;
+    }
     let fits_mode = match requested {
         RouteKind::None => true,
         RouteKind::Ingress | RouteKind::HttpRoute => mode == DeploymentMode::Standard,
@@ -569,6 +639,46 @@ fn check_route_settings(
             "{} is ignored: disableHTTPRouteTimeout is set in the KServe config",
             annotation_field(annotations::TIMEOUT)
         ));
+    }
+}
+
+/// With `--route-owner kserve`, KServe writes the Ingresses, HTTPRoutes and VirtualServices
+/// from its config alone: an `isvc-ingress.io/*` setting that would change such a route would
+/// describe a route nobody writes, so it is refused (DomainMappings are ours in both modes).
+fn refuse_settings_kserve_ignores(
+    route_kind: RouteKind,
+    settings: &UserSettings,
+    findings: &mut Findings,
+) {
+    if !RouteOwner::Kserve.writes_for(route_kind) {
+        return;
+    }
+    // Settings the route kind cannot use at all are refused or warned about already.
+    let paths = route_kind.serves_paths();
+    let ingress = route_kind == RouteKind::Ingress;
+    let set = [
+        (annotations::HOST, settings.host.is_some()),
+        (annotations::PATH, settings.path.is_some() && paths),
+        (annotations::GATEWAY, settings.gateway.is_some() && paths),
+        (
+            annotations::INGRESS_CLASS,
+            settings.ingress_class.is_some() && ingress,
+        ),
+        (annotations::TIMEOUT, settings.timeout.is_some() && paths),
+        (
+            annotations::TLS_SECRET,
+            settings.tls_secret.is_some() && ingress,
+        ),
+    ];
+    for (key, _) in set.into_iter().filter(|(_, set)| *set) {
+        findings.reject(
+            annotation_field(key),
+            format!(
+                "KServe writes this InferenceService's {} (--route-owner kserve) and does not read \
+                 this annotation; it applies only with --route-owner isvc-ingress",
+                route_kind.as_str()
+            ),
+        );
     }
 }
 

@@ -75,11 +75,17 @@ pub(super) fn build(
             .chain(&routing.additional_hosts)
             .cloned()
             .collect(),
-        timeout: routing.settings.timeout.clone(),
+        timeout: routing.settings.timeout.as_deref().map(istio_timeout),
+    };
+    // KServe gives its ExternalName Service no labels or annotations.
+    let service_metadata = if routing.owner == super::RouteOwner::Kserve {
+        metadata.bare()
+    } else {
+        metadata.clone()
     };
     vec![
         builder.virtual_service(plan.path.as_deref(), metadata),
-        external_name_service(isvc, config, metadata),
+        external_name_service(isvc, config, &service_metadata),
     ]
 }
 
@@ -208,6 +214,18 @@ impl Builder<'_> {
     }
 }
 
+/// A Gateway API duration (the `timeout` annotation, already validated) as Istio writes a
+/// protobuf `Duration`: seconds with up to three decimals (`1m30s` is `90s`, `500ms` is
+/// `0.500s`), which both the CRD's CEL `duration()` and Istio's proto decoding accept.
+fn istio_timeout(gateway_duration: &str) -> String {
+    let millis = crate::duration::parse_duration(gateway_duration)
+        .map_or(0, |duration| duration.as_millis());
+    match (millis / 1000, millis % 1000) {
+        (seconds, 0) => format!("{seconds}s"),
+        (seconds, fraction) => format!("{seconds}.{fraction:03}s"),
+    }
+}
+
 /// `<isvc>` of type ExternalName pointing at `localGatewayService`.
 fn external_name_service(
     isvc: &InferenceService,
@@ -228,7 +246,21 @@ fn external_name_service(
 
 #[cfg(test)]
 mod tests {
-    use super::host_regex;
+    use super::{host_regex, istio_timeout};
+
+    #[test]
+    fn timeouts_become_istio_seconds() {
+        for (gateway, istio) in [
+            ("30s", "30s"),
+            ("1m30s", "90s"),
+            ("500ms", "0.500s"),
+            ("2h", "7200s"),
+            ("1s250ms", "1.250s"),
+            ("0s", "0s"),
+        ] {
+            assert_eq!(istio_timeout(gateway), istio);
+        }
+    }
 
     #[test]
     fn host_regex_escapes_like_go_quote_meta() {

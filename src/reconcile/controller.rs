@@ -338,8 +338,19 @@ impl Reconcile<'_> {
                     .and_then(|route| serde_json::to_value(route.object.as_ref()).ok())
             })
         };
+        let (urls, kept) = StatusUrls::of(plan, self.object.data.get("status"));
+        if let Some(message) = plan::status::kept_message(&kept) {
+            tracing::warn!(namespace = %self.namespace, name = %self.name, %message,
+                "status URLs kept as the platform wrote them");
+            self.publish(
+                EventType::Warning,
+                decide::reason::PLATFORM_URL_KEPT,
+                &message,
+            )
+            .await;
+        }
         Ok(Ok(DesiredStatus {
-            urls: Some(StatusUrls::of(plan)),
+            urls: Some(urls),
             readiness: decide::written_readiness(plan, &desired, live_value),
         }))
     }

@@ -27,6 +27,9 @@ pub mod reason {
     pub const PARENT_STATUS_NOT_AVAILABLE: &str = "ParentStatusNotAvailable";
     /// Fallback for a False Gateway condition without a reason.
     pub const ROUTE_NOT_ACCEPTED: &str = "RouteNotAccepted";
+    /// Event: a status URL the platform wrote was kept instead of the planned one (a
+    /// prediction that disagrees, or an https downgrade); the message names each.
+    pub const PLATFORM_URL_KEPT: &str = "PlatformUrlKept";
 }
 
 /// What `IngressReady` should say.
@@ -292,25 +295,29 @@ pub struct StatusUrls {
 }
 
 impl StatusUrls {
-    pub fn of(plan: &RoutePlan) -> Self {
-        Self {
-            url: plan.url.clone(),
-            address: plan.address.clone(),
-            components: plan
+    /// The URLs to write for `plan` over the live status, by the rule of
+    /// [`crate::plan::status`] (a prediction never replaces a written URL; no https downgrade),
+    /// and the URLs kept as written.
+    pub fn of(
+        plan: &RoutePlan,
+        live_status: Option<&Value>,
+    ) -> (Self, Vec<crate::plan::status::Disagreement>) {
+        let (urls, disagreements) = crate::plan::status::resolve(plan, live_status);
+        let urls = Self {
+            url: urls.url,
+            address: urls.address,
+            components: urls
                 .components
-                .iter()
+                .into_iter()
                 .map(|(kind, component)| {
                     (
                         kind.key(),
-                        (
-                            component.url.clone(),
-                            component.rest_url.clone(),
-                            component.grpc_url.clone(),
-                        ),
+                        (component.url, component.rest_url, component.grpc_url),
                     )
                 })
                 .collect(),
-        }
+        };
+        (urls, disagreements)
     }
 }
 

@@ -112,6 +112,18 @@ pub struct ServeArgs {
     #[arg(long, env = "ISVC_INGRESS_CONFIG_NAMESPACE", default_value = "kserve")]
     pub config_namespace: String,
 
+    /// Knative's domain template (used without a cluster, or while `config-network` is absent).
+    #[command(flatten)]
+    pub knative: crate::cli::KnativeArgs,
+
+    /// Namespace of Knative Serving's `config-network` ConfigMap (watched with a cluster).
+    #[arg(
+        long,
+        env = "ISVC_INGRESS_KNATIVE_NAMESPACE",
+        default_value = crate::config::KNATIVE_SERVING_NAMESPACE
+    )]
+    pub knative_namespace: String,
+
     /// On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed.
     #[arg(long, env = "ISVC_INGRESS_SHUTDOWN_GRACE", default_value = "15s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

@@ -13,4 +13,5 @@ mod control_plane;
 mod inputs;
 mod install;
 mod reconciler;
+mod render;
 mod restart;

@@ -156,6 +156,19 @@ pub fn patch_status(namespace: &str, name: &str, body: Value) -> Step {
 
 /// An `events.k8s.io/v1` Event on the ISVC `name` with this type, reason and note.
 pub fn event(namespace: &str, name: &str, kind: &str, reason: &str, note_contains: &str) -> Step {
+    event_on(namespace, name, UID, kind, reason, note_contains)
+}
+
+/// [`event`] on the ISVC with this uid.
+pub fn event_on(
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    kind: &str,
+    reason: &str,
+    note_contains: &str,
+) -> Step {
+    let uid = uid.to_string();
     let mut step = Step::new(
         Method::POST,
         format!("/apis/events.k8s.io/v1/namespaces/{namespace}/events"),
@@ -173,7 +186,7 @@ pub fn event(namespace: &str, name: &str, kind: &str, reason: &str, note_contain
         assert_eq!(body["reportingController"], "isvc-ingress");
         assert_eq!(body["regarding"]["kind"], "InferenceService");
         assert_eq!(body["regarding"]["name"], name.as_str());
-        assert_eq!(body["regarding"]["uid"], UID);
+        assert_eq!(body["regarding"]["uid"], uid.as_str());
         let text = body["note"].as_str().unwrap_or_default();
         assert!(text.contains(&note), "note {text:?} lacks {note:?}");
     }));
@@ -307,11 +320,7 @@ impl Harness {
     }
 
     pub fn with(config: KserveConfig, live: Vec<Value>, served: ServedKinds) -> Self {
-        let policy = Policy {
-            route_owner: RouteOwner::IsvcIngress,
-            ..Policy::default()
-        };
-        Self::with_policy(config, live, served, policy)
+        Self::with_policy(config, live, served, writer_policy())
     }
 
     pub fn with_policy(
@@ -369,6 +378,14 @@ impl Harness {
     }
 }
 
+/// The policy of the harness: isvc-ingress writes the routes (so there are routes to write).
+pub fn writer_policy() -> Policy {
+    Policy {
+        route_owner: RouteOwner::IsvcIngress,
+        ..Policy::default()
+    }
+}
+
 /// An ISVC object as the cache holds it: uid, resourceVersion and creationTimestamp set.
 pub fn isvc_object(name: &str, namespace: &str, spec: Value) -> Value {
     let mut object = support::isvc_json(name, namespace, spec);
@@ -379,15 +396,15 @@ pub fn isvc_object(name: &str, namespace: &str, spec: Value) -> Value {
 
 /// The desired routes of `isvc` under `config`, as JSON, each checked against its CRD schema.
 pub fn planned_routes(isvc: &Value, config: &KserveConfig) -> Vec<Value> {
-    support::plan_ok(isvc, config).1
+    support::plan_ok_with(isvc, config, &writer_policy()).1
 }
 
 /// The ISVC with the status a finished reconcile leaves (URLs and `IngressReady`), so a
 /// reconcile of it has nothing to write.
 pub fn settled(isvc: &Value, config: &KserveConfig, readiness: Readiness) -> Value {
-    let (plan, _) = support::plan_ok(isvc, config);
+    let (plan, _) = support::plan_ok_with(isvc, config, &writer_policy());
     let desired = DesiredStatus {
-        urls: Some(StatusUrls::of(&plan)),
+        urls: Some(StatusUrls::of(&plan, None).0),
         readiness,
     };
     let patch = status_patch(None, None, &desired, NOW).expect("a status");
@@ -414,9 +431,9 @@ pub fn live_routes(isvc: &Value, config: &KserveConfig) -> Vec<Value> {
 
 /// Status patch body of a first reconcile: URLs of the plan and `IngressReady` as given.
 pub fn first_status(isvc: &Value, config: &KserveConfig, readiness: Readiness) -> Value {
-    let (plan, _) = support::plan_ok(isvc, config);
+    let (plan, _) = support::plan_ok_with(isvc, config, &writer_policy());
     let desired = DesiredStatus {
-        urls: Some(StatusUrls::of(&plan)),
+        urls: Some(StatusUrls::of(&plan, None).0),
         readiness,
     };
     status_patch(None, Some(RESOURCE_VERSION), &desired, NOW).expect("a status patch")

@@ -235,7 +235,7 @@ pub fn settled_isvc(index: usize, isvcs: usize, namespaces: usize, config: &Kser
         object["metadata"]["annotations"][*key] = json!(value);
     }
     let desired = DesiredStatus {
-        urls: Some(StatusUrls::of(&plan)),
+        urls: Some(StatusUrls::of(&plan, None).0),
         readiness: Readiness::Ready,
     };
     let patch = decide::status_patch(None, None, &desired, NOW).expect("a first status");
@@ -291,6 +291,7 @@ fn kind_of(object: &Value) -> ManagedKind {
 pub struct Decision {
     pub namespace: String,
     pub name: String,
+    pub uid: String,
     pub changes: RouteChanges,
     /// The API server's answer to each apply (the applied object, stored; server-side apply
     /// keeps the status of an existing object).
@@ -298,6 +299,8 @@ pub struct Decision {
     pub status_patch: Option<Value>,
     /// (reason, message) of the Event published with the status patch.
     pub event: Option<(String, String)>,
+    /// The note of the `PlatformUrlKept` Event published before the status patch.
+    pub kept: Option<String>,
     /// The ISVC could not be planned (InvalidRouting) or its routes were blocked.
     pub not_written: bool,
 }
@@ -309,6 +312,7 @@ impl Decision {
             + self.changes.delete.len()
             + usize::from(self.status_patch.is_some())
             + usize::from(self.event.is_some())
+            + usize::from(self.kept.is_some())
     }
 }
 
@@ -484,16 +488,18 @@ impl Store {
     /// `Reconcile::run`, `Reconcile::routes` and `Reconcile::status`), with the config in force.
     pub fn decide(&self, object: &DynamicObject) -> Decision {
         let (namespace, name) = identity(object);
+        let uid = object.metadata.uid.clone().expect("an ISVC uid");
         let mut decision = Decision {
             namespace: namespace.clone(),
             name: name.clone(),
+            uid: uid.clone(),
             changes: RouteChanges::default(),
             responses: Vec::new(),
             status_patch: None,
             event: None,
+            kept: None,
             not_written: false,
         };
-        let uid = object.metadata.uid.clone().expect("an ISVC uid");
         let value = serde_json::to_value(object).expect("serialises");
         let config = self.state.config();
         let policy = self.state.policy();
@@ -570,8 +576,10 @@ impl Store {
                                         })
                                 })
                             };
+                            let (urls, kept) = StatusUrls::of(&plan, object.data.get("status"));
+                            decision.kept = plan::status::kept_message(&kept);
                             DesiredStatus {
-                                urls: Some(StatusUrls::of(&plan)),
+                                urls: Some(urls),
                                 readiness: decide::written_readiness(&plan, &desired, live_value),
                             }
                         }
@@ -641,7 +649,8 @@ pub fn expected_changes(
             .iter()
             .filter(|old| !new_routes.iter().any(|new| key(new) == key(old)))
             .count();
-        let status = usize::from(StatusUrls::of(&old_plan) != StatusUrls::of(&new_plan));
+        let status =
+            usize::from(StatusUrls::of(&old_plan, None).0 != StatusUrls::of(&new_plan, None).0);
         changed += differing;
         removed += gone;
         statuses += status;

@@ -8,7 +8,9 @@ use isvc_ingress::isvc::InferenceService;
 use isvc_ingress::plan::{self, Policy, Rejection, RoutePlan};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 /// The ingress JSON of reference §11's "common defaults" (shipped kustomize values).
@@ -219,4 +221,39 @@ fn refuse_unknown_fields(schema: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(refuse_unknown_fields),
         _ => {}
     }
+}
+
+/// Runs the `isvc-ingress` binary from the crate root with `stdin` as its input.
+pub fn run(arguments: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_isvc-ingress"))
+        .args(arguments)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+pub fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -42,7 +42,7 @@ use isvc_ingress::client::{self, ClientTls, Connection, HttpVersion};
 use isvc_ingress::config::KserveConfig;
 use isvc_ingress::duration::{format_duration, parse_duration};
 use isvc_ingress::metrics::Metrics;
-use isvc_ingress::plan::Policy;
+use isvc_ingress::plan::{Policy, RouteOwner};
 use isvc_ingress::server::echo::StaticAllowHandler;
 use isvc_ingress::server::{
     AdmissionHandler, CancellationToken, HandlerExecution, Readiness, RunningServer, ServeArgs,
@@ -683,7 +683,14 @@ impl InProcess {
                         })?
                     }
                 };
-                let state = AdmissionState::new(config, Policy::default(), "kserve");
+                let state = AdmissionState::new(
+                    config,
+                    Policy {
+                        route_owner: RouteOwner::IsvcIngress,
+                        ..Policy::default()
+                    },
+                    "kserve",
+                );
                 Arc::new(Webhook::new(Arc::new(state)))
             }
         })
