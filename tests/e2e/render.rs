@@ -107,4 +107,3 @@ fn the_api_server_refuses_a_route_the_schema_forbids() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("spec.hostnames[0]"), "{message}");
 }
-
