@@ -66,6 +66,7 @@ const FIXTURES: &[(&str, RouteOwner, &[&str], &[&str])] = &[
     ("ia0301", Kserve, &[], &["IA0301"]),
     ("ia0302", Kserve, &[], &["IA0302"]),
     ("ia0302-label", IsvcIngress, &[], &["IA0302"]),
+    ("ia0302-uid", Kserve, &[], &["IA0302"]),
     ("ia0303", Kserve, &[], &["IA0303"]),
     ("ia0401", Kserve, &[], &["IA0401"]),
     ("ia0401-domainmapping", Kserve, &[], &["IA0401"]),
@@ -123,6 +124,7 @@ fixture_tests! {
     ia0301_route_missing => "ia0301",
     ia0302_route_without_controller => "ia0302",
     ia0302_route_without_our_label => "ia0302-label",
+    ia0302_route_of_an_earlier_isvc => "ia0302-uid",
     ia0303_route_differs => "ia0303",
     ia0401_route_not_seen => "ia0401",
     ia0401_domain_mapping_not_reconciled => "ia0401-domainmapping",
@@ -409,5 +411,42 @@ fn documented_examples_are_the_real_output() {
     assert!(
         checked >= 2,
         "the README and docs/analyze.md each show a run"
+    );
+}
+
+/// Live mode without a usable cluster: no configuration, or an API server that does not
+/// answer, is exit 2 with the reason.
+#[test]
+fn an_unreadable_cluster_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: nowhere\n  cluster:\n    server: \
+         https://127.0.0.1:1\ncontexts:\n- name: nowhere\n  context: {cluster: nowhere, user: \
+         nobody}\ncurrent-context: nowhere\nusers:\n- name: nobody\n  user: {token: none}\n",
+    )
+    .unwrap();
+    let live = |kubeconfig: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_isvc-ingress"))
+            .arg("analyze")
+            .env("KUBECONFIG", kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
+            .output()
+            .unwrap()
+    };
+    let refused = live(&kubeconfig);
+    assert_eq!(code_of(&refused), 2);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("error: cannot read inferenceservices (serving.kserve.io/v1beta1)"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let missing = live(&dir.path().join("no-such-kubeconfig"));
+    assert_eq!(code_of(&missing), 2);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no usable Kubernetes configuration")
     );
 }

@@ -125,6 +125,12 @@ fn check_owner(
         {
             None
         }
+        Some(("InferenceService", name, Some(uid))) if name == outcome.isvc.name => Some(format!(
+            "{reference} is controlled by an earlier InferenceService {} (uid {uid}; the \
+             current one is {}): KServe does not update it",
+            entry.key(),
+            outcome.isvc.uid.as_deref().unwrap_or_default()
+        )),
         Some((owner_kind, name, _)) => Some(format!(
             "{reference} is controlled by {owner_kind} {name}, not by {}",
             entry.key()
@@ -141,11 +147,8 @@ fn check_owner(
             vec![reference.clone(), isvc_ref.clone()],
             message,
             format!(
-                "delete {reference} (kubectl delete {} -n {} {}); its writer recreates it with \
-                 the right owner",
-                kind.plural(),
-                reference.namespace,
-                reference.name
+                "delete it ({}); its writer recreates it with the right owner",
+                live::delete_command(kind, object)
             ),
         );
         return;
