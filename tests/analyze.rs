@@ -381,7 +381,8 @@ fn a_config_file_overrides_the_dumped_one() {
     );
 }
 
-/// The `$ isvc-ingress analyze ...` examples of README.md and docs/analyze.md are the real output.
+/// The `$ cargo run -q -- analyze ...` examples of README.md and docs/analyze.md are the real
+/// output.
 #[test]
 fn documented_examples_are_the_real_output() {
     let mut checked = 0;
@@ -396,7 +397,7 @@ fn documented_examples_are_the_real_output() {
             else {
                 continue;
             };
-            let Some(arguments) = command.strip_prefix("isvc-ingress analyze ") else {
+            let Some(arguments) = command.strip_prefix("cargo run -q -- analyze ") else {
                 continue;
             };
             let arguments: Vec<&str> = arguments.split_whitespace().collect();
