@@ -57,6 +57,7 @@ const FIXTURES: &[(&str, RouteOwner, &[&str], &[&str])] = &[
     ("healthy-gateway", Kserve, &[], &[]),
     ("healthy-ingress", IsvcIngress, &[], &[]),
     ("healthy-virtualservice", Kserve, &[], &[]),
+    ("healthy-domainmapping", Kserve, &[], &[]),
     ("ia0101", Kserve, &[], &["IA0101"]),
     ("ia0102", Kserve, &[], &["IA0102"]),
     ("ia0103", IsvcIngress, &[], &["IA0103"]),
@@ -65,9 +66,12 @@ const FIXTURES: &[(&str, RouteOwner, &[&str], &[&str])] = &[
     ("ia0301", Kserve, &[], &["IA0301"]),
     ("ia0302", Kserve, &[], &["IA0302"]),
     ("ia0302-label", IsvcIngress, &[], &["IA0302"]),
+    ("ia0302-uid", Kserve, &[], &["IA0302"]),
     ("ia0303", Kserve, &[], &["IA0303"]),
     ("ia0401", Kserve, &[], &["IA0401"]),
+    ("ia0401-domainmapping", Kserve, &[], &["IA0401"]),
     ("ia0402", Kserve, &[], &["IA0402"]),
+    ("ia0402-domainmapping", Kserve, &[], &["IA0402"]),
     ("ia0403", Kserve, &[], &["IA0403"]),
     ("ia0404", IsvcIngress, &[], &["IA0404"]),
     ("ia0405", IsvcIngress, &[], &["IA0405"]),
@@ -75,6 +79,7 @@ const FIXTURES: &[(&str, RouteOwner, &[&str], &[&str])] = &[
     ("ia0502", Kserve, &[], &["IA0502"]),
     ("ia0502-istio", Kserve, &[], &["IA0403", "IA0502"]),
     ("ia0503", Kserve, &[], &["IA0503"]),
+    ("ia0504", Kserve, &[], &["IA0504"]),
     ("ia0601", Kserve, &[], &["IA0601"]),
     ("ia0602", Kserve, &[], &["IA0602"]),
     ("ia0701", Kserve, &[], &["IA0701"]),
@@ -111,6 +116,7 @@ fixture_tests! {
     healthy_gateway_api_cluster_gives_no_finding => "healthy-gateway",
     healthy_ingress_cluster_gives_no_finding => "healthy-ingress",
     healthy_virtual_service_cluster_gives_no_finding => "healthy-virtualservice",
+    healthy_domain_mapping_cluster_gives_no_finding => "healthy-domainmapping",
     ia0101_invalid_config => "ia0101",
     ia0102_config_not_found => "ia0102",
     ia0103_route_owner_conflict => "ia0103",
@@ -119,9 +125,12 @@ fixture_tests! {
     ia0301_route_missing => "ia0301",
     ia0302_route_without_controller => "ia0302",
     ia0302_route_without_our_label => "ia0302-label",
+    ia0302_route_of_an_earlier_isvc => "ia0302-uid",
     ia0303_route_differs => "ia0303",
     ia0401_route_not_seen => "ia0401",
+    ia0401_domain_mapping_not_reconciled => "ia0401-domainmapping",
     ia0402_route_not_accepted => "ia0402",
+    ia0402_domain_mapping_not_ready => "ia0402-domainmapping",
     ia0403_istio_gateway_missing => "ia0403",
     ia0404_ingress_class_missing => "ia0404",
     ia0405_ingress_without_address => "ia0405",
@@ -129,6 +138,7 @@ fixture_tests! {
     ia0502_listener_host_mismatch => "ia0502",
     ia0502_istio_server_host_mismatch => "ia0502-istio",
     ia0503_listener_refuses_namespace => "ia0503",
+    ia0504_gateway_not_programmed => "ia0504",
     ia0601_backend_service_missing => "ia0601",
     ia0602_backend_port_missing => "ia0602",
     ia0701_status_url => "ia0701",
@@ -368,5 +378,42 @@ fn a_config_file_overrides_the_dumped_one() {
         0,
         "{}",
         String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// Live mode without a usable cluster: no configuration, or an API server that does not
+/// answer, is exit 2 with the reason.
+#[test]
+fn an_unreadable_cluster_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: nowhere\n  cluster:\n    server: \
+         https://127.0.0.1:1\ncontexts:\n- name: nowhere\n  context: {cluster: nowhere, user: \
+         nobody}\ncurrent-context: nowhere\nusers:\n- name: nobody\n  user: {token: none}\n",
+    )
+    .unwrap();
+    let live = |kubeconfig: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_isvc-ingress"))
+            .arg("analyze")
+            .env("KUBECONFIG", kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
+            .output()
+            .unwrap()
+    };
+    let refused = live(&kubeconfig);
+    assert_eq!(code_of(&refused), 2);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("error: cannot read inferenceservices (serving.kserve.io/v1beta1)"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let missing = live(&dir.path().join("no-such-kubeconfig"));
+    assert_eq!(code_of(&missing), 2);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no usable Kubernetes configuration")
     );
 }

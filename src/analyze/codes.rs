@@ -77,6 +77,7 @@ codes! {
     GatewayMissing = "IA0501", Error, "the Gateway an HTTPRoute attaches to does not exist";
     ListenerHostMismatch = "IA0502", Error, "no Gateway listener or server accepts the route's host";
     ListenerNamespaceRefused = "IA0503", Error, "the Gateway listener does not allow routes from the route's namespace";
+    GatewayNotProgrammed = "IA0504", Error, "the Gateway is not programmed or has no address";
     BackendServiceMissing = "IA0601", Error, "a backend Service does not exist";
     BackendPortMissing = "IA0602", Error, "a backend Service has no port the route names";
     StatusUrl = "IA0701", Error, "status.url is not the URL the routes serve";

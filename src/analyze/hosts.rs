@@ -4,7 +4,7 @@
 
 use super::index::{Holder, ROUTE_KINDS, is_planned_route, plan_claims};
 use super::live::{self, CLUSTER_LOCAL_SUFFIX};
-use super::snapshot::{Kind, object_name, object_namespace};
+use super::snapshot::{Kind, object_namespace};
 use super::{Code, Context, Finding, Findings, ObjectRef, PlanOutcome, Planned, Scope};
 use crate::dns;
 use crate::plan::OWNER_LABEL;
@@ -197,15 +197,7 @@ pub(super) fn stale_routes(context: &Context, scope: &Scope) -> Vec<Finding> {
             let owner = context
                 .index
                 .planned(namespace, owner_name)
-                .map(|position| &context.planned[position])
-                .filter(
-                    |entry| match (controller.and_then(|(_, _, uid)| uid), entry.planned()) {
-                        (Some(uid), Some(outcome)) => {
-                            outcome.isvc.uid.as_deref().is_none_or(|isvc| isvc == uid)
-                        }
-                        _ => true,
-                    },
-                );
+                .map(|position| &context.planned[position]);
             let Some(owner) = owner else {
                 findings.push(
                     Code::StaleRoute,
@@ -221,11 +213,24 @@ pub(super) fn stale_routes(context: &Context, scope: &Scope) -> Vec<Finding> {
             let Some(outcome) = owner.planned() else {
                 continue;
             };
-            let wanted = outcome.routes.iter().any(|planned| {
-                live::kind_of(planned) == Some(kind)
-                    && planned.metadata().name == object_name(route)
-            });
-            if wanted {
+            // A planned route with the uid of an earlier ISVC of the same name is IA0302.
+            if is_planned_route(owner, kind, route) {
+                continue;
+            }
+            let route_uid = controller.and_then(|(_, _, uid)| uid);
+            if let (Some(route_uid), Some(isvc_uid)) = (route_uid, outcome.isvc.uid.as_deref())
+                && route_uid != isvc_uid
+            {
+                findings.push(
+                    Code::StaleRoute,
+                    vec![route_ref.clone(), owner_ref],
+                    format!(
+                        "{route_ref} belongs to an earlier InferenceService {} (uid {route_uid}; \
+                         the current one is {isvc_uid})",
+                        owner.key()
+                    ),
+                    delete_fix(kind, route),
+                );
                 continue;
             }
             let external: Vec<String> = live::hosts(kind, route)
@@ -264,14 +269,5 @@ pub(super) fn stale_routes(context: &Context, scope: &Scope) -> Vec<Finding> {
 }
 
 fn delete_fix(kind: Kind, route: &Value) -> String {
-    format!(
-        "delete it: kubectl delete {}{} -n {} {}",
-        kind.plural(),
-        match kind.group() {
-            "" => String::new(),
-            group => format!(".{group}"),
-        },
-        object_namespace(route),
-        object_name(route)
-    )
+    format!("delete it: {}", live::delete_command(kind, route))
 }

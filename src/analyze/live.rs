@@ -219,6 +219,19 @@ pub fn kind_of(route: &objects::RouteObject) -> Option<Kind> {
     Kind::of(route.api_version(), route.kind())
 }
 
+/// `kubectl delete <plural>.<group> -n <namespace> <name>` for an object of `kind`.
+pub fn delete_command(kind: Kind, object: &Value) -> String {
+    let resource = match kind.group() {
+        "" => kind.plural().to_string(),
+        group => format!("{}.{group}", kind.plural()),
+    };
+    format!(
+        "kubectl delete {resource} -n {} {}",
+        super::snapshot::object_namespace(object),
+        super::snapshot::object_name(object)
+    )
+}
+
 /// The host of a URL (`http://host:port/path` → `host`).
 pub fn url_host(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);

@@ -132,3 +132,42 @@ pub fn table(report: &Report, colour: bool) -> String {
     );
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::{Code, Finding};
+
+    fn report() -> Report {
+        Report {
+            inference_services: vec!["models/m".to_string()],
+            findings: vec![Finding {
+                code: Code::RouteMissing,
+                severity: Code::RouteMissing.severity(),
+                inference_service: Some("models/m".to_string()),
+                objects: Vec::new(),
+                message: "the route is missing".to_string(),
+                fix: "create it".to_string(),
+            }],
+        }
+    }
+
+    #[test]
+    fn colours_only_when_asked() {
+        let plain = table(&report(), false);
+        assert!(!plain.contains('\x1b'));
+        assert!(plain.contains("  error    IA0301 -      the route is missing\n"));
+        let coloured = table(&report(), true);
+        assert!(coloured.contains(&format!("{RED}error   {RESET}")));
+        assert!(coloured.contains(&format!("{BOLD}InferenceService models/m{RESET}")));
+        assert_eq!(
+            coloured
+                .replace(RED, "")
+                .replace(BOLD, "")
+                .replace(DIM, "")
+                .replace(RESET, ""),
+            plain,
+            "colour changes nothing else"
+        );
+    }
+}

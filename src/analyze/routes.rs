@@ -125,6 +125,12 @@ fn check_owner(
         {
             None
         }
+        Some(("InferenceService", name, Some(uid))) if name == outcome.isvc.name => Some(format!(
+            "{reference} is controlled by an earlier InferenceService {} (uid {uid}; the \
+             current one is {}): KServe does not update it",
+            entry.key(),
+            outcome.isvc.uid.as_deref().unwrap_or_default()
+        )),
         Some((owner_kind, name, _)) => Some(format!(
             "{reference} is controlled by {owner_kind} {name}, not by {}",
             entry.key()
@@ -141,11 +147,8 @@ fn check_owner(
             vec![reference.clone(), isvc_ref.clone()],
             message,
             format!(
-                "delete {reference} (kubectl delete {} -n {} {}); its writer recreates it with \
-                 the right owner",
-                kind.plural(),
-                reference.namespace,
-                reference.name
+                "delete it ({}); its writer recreates it with the right owner",
+                live::delete_command(kind, object)
             ),
         );
         return;
@@ -311,6 +314,7 @@ fn check_gateways(
             );
             continue;
         };
+        check_programmed(gateway, &gateway_ref, findings);
         let listeners: Vec<&Value> = array(gateway, "/spec/listeners")
             .iter()
             .filter(|listener| {
@@ -375,6 +379,43 @@ fn check_gateways(
                 );
             }
         }
+    }
+}
+
+/// IA0504, once per Gateway and ISVC: the Gateway's controller reports it `Programmed` (the
+/// Gateway API condition saying a data plane serves it) and gives it an address.
+fn check_programmed(gateway: &Value, gateway_ref: &ObjectRef, findings: &mut Findings) {
+    let already = findings.list.iter().any(|finding| {
+        finding.code == Code::GatewayNotProgrammed
+            && finding.inference_service == findings.isvc
+            && finding.objects.first() == Some(gateway_ref)
+    });
+    if already {
+        return;
+    }
+    let programmed = array(gateway, "/status/conditions")
+        .iter()
+        .find(|condition| text(condition, "/type") == Some("Programmed"));
+    let problem = match programmed {
+        None => Some("has no Programmed condition: no Gateway controller has taken it".to_string()),
+        Some(condition) if text(condition, "/status") != Some("True") => Some(format!(
+            "is not Programmed ({}): {}",
+            text(condition, "/reason").unwrap_or(""),
+            text(condition, "/message").unwrap_or("")
+        )),
+        Some(_) if array(gateway, "/status/addresses").is_empty() => {
+            Some("has no address (status.addresses is empty)".to_string())
+        }
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        findings.push(
+            Code::GatewayNotProgrammed,
+            vec![gateway_ref.clone()],
+            format!("{gateway_ref} {problem}"),
+            "check its GatewayClass (kubectl get gatewayclass), the controller's log, and the \
+             controller's Service of type LoadBalancer",
+        );
     }
 }
 
