@@ -8,6 +8,7 @@
 
 use crate::admission::{AdmissionState, Webhook};
 use crate::config::KserveConfig;
+use crate::config_watch::Source;
 use crate::metrics::Metrics;
 use crate::reconcile::{HostIndex, ReconcileMetrics, ReplanTrigger};
 use crate::server::{self, CancellationToken, Readiness, ServeArgs};
@@ -182,8 +183,6 @@ impl CachesSynced {
         }
     }
 }
-
-use crate::config_watch::Source;
 
 /// Runs until SIGTERM/SIGINT and a graceful drain.
 pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
