@@ -666,8 +666,13 @@ fn every_route_kind_in_both_route_owners() {
             .is_some()
     };
     // Ingress: KServe's rules (the transformer host routes to the predictor, §10 Q3).
-    let (_, routes) = plan_ok(&object, &standard);
+    let (plan, routes) = plan_ok(&object, &standard);
     assert_eq!(names(&routes), ["Ingress/m"]);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|warning| warning.contains("§10 Q3"))
+    );
     let transformer_rule = &routes[0]["spec"]["rules"][1];
     assert_eq!(transformer_rule["host"], "m-transformer-ns.example.com");
     assert_eq!(

@@ -304,6 +304,23 @@ pub fn plan(
     if mode != DeploymentMode::ModelMesh {
         check_service_names(isvc, &mut findings);
     }
+    if plan.routing.owner == RouteOwner::Kserve
+        && plan.route_kind == RouteKind::Ingress
+        && let Some(transformer) = plan.components.get(&ComponentKind::Transformer)
+    {
+        findings.warn(format!(
+            "KServe's Ingress routes the transformer host {} to the predictor{} (reference §10 \
+             Q3); with --route-owner isvc-ingress every component host reaches its component",
+            transformer.host,
+            plan.components
+                .get(&ComponentKind::Explainer)
+                .map(|explainer| format!(
+                    " and gives the explainer host {} no rule",
+                    explainer.host
+                ))
+                .unwrap_or_default()
+        ));
+    }
     warn_near_label_limit(&plan, &mut findings);
     if findings.violations.is_empty() {
         // What the API server would refuse is refused now (docs/route-validation.md).
