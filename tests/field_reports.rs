@@ -719,6 +719,11 @@ fn every_route_kind_in_both_route_owners() {
     assert_eq!(names(&routes), ["VirtualService/m", "Service/m"]);
     assert!(owned(&routes[0]) && owned(&routes[1]));
     assert_eq!(kserve_plan.url, our_plan.url);
+    // The owner decides the routes, so it is part of the plan's hash.
+    assert_ne!(
+        kserve_plan.annotations["isvc-ingress.io/plan-hash"],
+        our_plan.annotations["isvc-ingress.io/plan-hash"]
+    );
     // DomainMapping: ours in both modes. Without Istio VirtualServices from KServe, no route
     // (KServe's) or our VirtualService (disableIstioVirtualHost then only keeps KServe away).
     let mut custom = object.clone();
