@@ -494,6 +494,15 @@ fn read_routing_keys(text: &str) -> Result<(RoutingKeys, Vec<String>)> {
                 .map_or("none".to_string(), Value::to_string)
         )));
     }
+    // A ConfigMap is core `v1`; any other apiVersion is another resource that shares the name.
+    if object.get("apiVersion").and_then(Value::as_str) != Some("v1") {
+        return Err(ConfigError::Unreadable(format!(
+            "expected apiVersion v1 for a ConfigMap, found {}",
+            object
+                .get("apiVersion")
+                .map_or("none".to_string(), Value::to_string)
+        )));
+    }
     let mut warnings = Vec::new();
     let name = object
         .get("metadata")

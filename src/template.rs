@@ -1162,6 +1162,52 @@ mod tests {
             .collect()
     }
 
+    /// Knative's `domain-template` names the domain `.Domain`; each dialect refuses the other's
+    /// name, saying which one it reads.
+    #[test]
+    fn knative_dialect_reads_domain() {
+        let empty = BTreeMap::new();
+        let labels = map(&[("team", "blue")]);
+        let data = TemplateData {
+            name: "m-predictor",
+            namespace: "user1",
+            ingress_domain: "example.com",
+            annotations: &empty,
+            labels: &labels,
+        };
+        for (source, expected) in [
+            (
+                "{{.Name}}.{{.Namespace}}.{{.Domain}}",
+                "m-predictor.user1.example.com",
+            ),
+            (
+                "{{.Name}}-{{.Namespace}}.{{.Domain}}",
+                "m-predictor-user1.example.com",
+            ),
+            (
+                "{{ .Name }}.{{ .Labels.team }}.{{ .Domain }}",
+                "m-predictor.blue.example.com",
+            ),
+        ] {
+            let template = Template::parse_dialect(source, Dialect::Knative).unwrap();
+            assert_eq!(template.render(&data).unwrap(), expected);
+        }
+        let error = Template::parse_dialect("{{.IngressDomain}}", Dialect::Knative).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("this template names the domain .Domain"),
+            "{error}"
+        );
+        let error = Template::parse("{{ .Domain }}").unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("this template names the domain .IngressDomain"),
+            "{error}"
+        );
+    }
+
     struct RenderCase {
         source: &'static str,
         name: &'static str,

@@ -435,6 +435,14 @@ fn unreadable_inputs() {
         ("just text", "expected a ConfigMap"),
         ("kind: Secret\napiVersion: v1\n", "expected kind ConfigMap"),
         (
+            "kind: ConfigMap\n",
+            "expected apiVersion v1 for a ConfigMap, found none",
+        ),
+        (
+            "kind: ConfigMap\napiVersion: example.com/v1\n",
+            "expected apiVersion v1 for a ConfigMap, found \"example.com/v1\"",
+        ),
+        (
             "kind: ConfigMap\napiVersion: v1\ndata:\n  ingress: 3\n",
             "data.ingress must be a string",
         ),

@@ -666,8 +666,13 @@ fn every_route_kind_in_both_route_owners() {
             .is_some()
     };
     // Ingress: KServe's rules (the transformer host routes to the predictor, §10 Q3).
-    let (_, routes) = plan_ok(&object, &standard);
+    let (plan, routes) = plan_ok(&object, &standard);
     assert_eq!(names(&routes), ["Ingress/m"]);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|warning| warning.contains("§10 Q3"))
+    );
     let transformer_rule = &routes[0]["spec"]["rules"][1];
     assert_eq!(transformer_rule["host"], "m-transformer-ns.example.com");
     assert_eq!(
@@ -714,6 +719,11 @@ fn every_route_kind_in_both_route_owners() {
     assert_eq!(names(&routes), ["VirtualService/m", "Service/m"]);
     assert!(owned(&routes[0]) && owned(&routes[1]));
     assert_eq!(kserve_plan.url, our_plan.url);
+    // The owner decides the routes, so it is part of the plan's hash.
+    assert_ne!(
+        kserve_plan.annotations["isvc-ingress.io/plan-hash"],
+        our_plan.annotations["isvc-ingress.io/plan-hash"]
+    );
     // DomainMapping: ours in both modes. Without Istio VirtualServices from KServe, no route
     // (KServe's) or our VirtualService (disableIstioVirtualHost then only keeps KServe away).
     let mut custom = object.clone();

@@ -165,3 +165,37 @@ async fn a_route_the_gateway_refuses_makes_ingress_ready_false() {
         .await
         .expect("reconciled");
 }
+
+/// docs/status-urls.md through the reconciler: a Knative component URL the platform wrote is
+/// kept over the planned one (a prediction), its restUrl follows it, and a `PlatformUrlKept`
+/// Event names the field.
+#[tokio::test]
+async fn a_written_knative_url_is_kept_and_reported_by_an_event() {
+    let config = config_with(json!({}), "Knative");
+    let isvc = isvc_object("m", "ns", json!({ "predictor": {} }));
+    let live = live_routes(&isvc, &config);
+    let mut written = settled(&isvc, &config, Readiness::Ready);
+    let platform_url = "http://m-predictor-ns.example.com";
+    written["status"]["components"]["predictor"]["url"] = json!(platform_url);
+    let expected = json!({
+        "metadata": { "resourceVersion": RESOURCE_VERSION },
+        "status": { "components": { "predictor": { "restUrl": platform_url } } },
+    });
+    let mut harness = Harness::new(config, live);
+    harness
+        .reconcile(
+            &written,
+            vec![
+                event(
+                    "ns",
+                    "m",
+                    "Warning",
+                    "PlatformUrlKept",
+                    "status.components.predictor.url keeps \"http://m-predictor-ns.example.com\" as written (planned \"http://m-predictor.ns.example.com\": a prediction)",
+                ),
+                patch_status("ns", "m", expected),
+            ],
+        )
+        .await
+        .expect("reconciled");
+}

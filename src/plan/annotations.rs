@@ -273,6 +273,8 @@ fn plan_hash(plan: &RoutePlan, isvc: &InferenceService, config: &KserveConfig) -
     hasher.part(isvc.namespace.as_bytes());
     hasher.part(isvc.uid.as_deref().unwrap_or_default().as_bytes());
     hasher.part(plan.mode.as_str().as_bytes());
+    // The route owner decides which routes the plan describes (KServe's or ours).
+    hasher.part(&[u8::from(plan.routing.owner == super::RouteOwner::Kserve)]);
     hasher.part(&(isvc.labels.len() as u64).to_le_bytes());
     for (key, value) in &isvc.labels {
         hasher.part(key.as_bytes());

@@ -85,6 +85,31 @@ impl RouteMetadata {
         }
     }
 
+    /// Only the metadata the API server's validation reads ([`super::validation`]): the
+    /// Ingress class annotation, when the route would carry it (KServe copies every annotation
+    /// to its Ingress; ours copies those outside the disallow list). No labels, no owner.
+    pub(super) fn for_validation(
+        isvc: &InferenceService,
+        config: &KserveConfig,
+        kserve_writes: bool,
+    ) -> Self {
+        let key = super::validation::INGRESS_CLASS_ANNOTATION;
+        let copied = kserve_writes || !config.metadata_filter.annotations.iter().any(|k| k == key);
+        let annotations = isvc
+            .annotations
+            .get(key)
+            .filter(|_| copied)
+            .map(|value| (key.to_string(), value.clone()))
+            .into_iter()
+            .collect();
+        Self {
+            labels: BTreeMap::new(),
+            annotations,
+            owner_references: Vec::new(),
+            namespace: isvc.namespace.clone(),
+        }
+    }
+
     /// This metadata without labels and annotations (KServe's ExternalName Service).
     pub(super) fn bare(&self) -> Self {
         Self {

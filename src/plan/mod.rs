@@ -305,10 +305,32 @@ pub fn plan(
     if mode != DeploymentMode::ModelMesh {
         check_service_names(isvc, &mut findings);
     }
+    if plan.routing.owner == RouteOwner::Kserve
+        && plan.route_kind == RouteKind::Ingress
+        && let Some(transformer) = plan.components.get(&ComponentKind::Transformer)
+    {
+        findings.warn(format!(
+            "KServe's Ingress routes the transformer host {} to the predictor{} (reference §10 \
+             Q3); with --route-owner isvc-ingress every component host reaches its component",
+            transformer.host,
+            plan.components
+                .get(&ComponentKind::Explainer)
+                .map(|explainer| format!(
+                    " and gives the explainer host {} no rule",
+                    explainer.host
+                ))
+                .unwrap_or_default()
+        ));
+    }
     warn_near_label_limit(&plan, &mut findings);
     if findings.violations.is_empty() {
-        // What the API server would refuse is refused now (docs/route-validation.md).
-        let objects = routes(&plan, isvc, config);
+        // What the API server would refuse is refused now (docs/route-validation.md). The
+        // objects carry only the metadata validation reads, so no label or annotation (such as
+        // a large last-applied-configuration) is copied on the webhook's path.
+        let kserve_writes =
+            policy.route_owner == RouteOwner::Kserve && RouteOwner::Kserve.writes_for(route_kind);
+        let metadata = metadata::RouteMetadata::for_validation(isvc, config, kserve_writes);
+        let objects = build_routes(&plan, isvc, config, &metadata);
         findings
             .violations
             .extend(validation::check(&objects, &plan, isvc));
@@ -331,9 +353,6 @@ pub fn routes(
     isvc: &InferenceService,
     config: &KserveConfig,
 ) -> Vec<RouteObject> {
-    if plan.stopped {
-        return Vec::new();
-    }
     let metadata = if plan.routing.owner.writes_for(plan.route_kind)
         && plan.routing.owner == RouteOwner::Kserve
     {
@@ -341,12 +360,25 @@ pub fn routes(
     } else {
         metadata::RouteMetadata::new(isvc, config)
     };
+    build_routes(plan, isvc, config, &metadata)
+}
+
+/// [`routes`] with the given metadata.
+fn build_routes(
+    plan: &RoutePlan,
+    isvc: &InferenceService,
+    config: &KserveConfig,
+    metadata: &metadata::RouteMetadata,
+) -> Vec<RouteObject> {
+    if plan.stopped {
+        return Vec::new();
+    }
     match plan.route_kind {
         RouteKind::None => Vec::new(),
-        RouteKind::Ingress => vec![ingress::build(plan, isvc, config, &metadata)],
-        RouteKind::HttpRoute => httproute::build(plan, isvc, config, &metadata),
-        RouteKind::VirtualService => virtualservice::build(plan, isvc, config, &metadata),
-        RouteKind::DomainMapping => vec![domainmapping::build(plan, isvc, &metadata)],
+        RouteKind::Ingress => vec![ingress::build(plan, isvc, config, metadata)],
+        RouteKind::HttpRoute => httproute::build(plan, isvc, config, metadata),
+        RouteKind::VirtualService => virtualservice::build(plan, isvc, config, metadata),
+        RouteKind::DomainMapping => vec![domainmapping::build(plan, isvc, metadata)],
     }
 }
 
