@@ -23,7 +23,8 @@ module_dir() {
 # The YAML document of a multi-document file whose metadata.name is $2.
 document_named() {
   awk -v name="$2" '
-    /^---/ { if (found) { printf "%s", doc; exit } doc = ""; next }
+    # awk runs END after `exit` too: END alone prints the document, once.
+    /^---/ { if (found) exit; doc = ""; next }
     { doc = doc $0 "\n" }
     $0 == "  name: " name { found = 1 }
     END { if (found) printf "%s", doc }
@@ -41,6 +42,8 @@ install -m 644 "$gateway/config/crd/standard/gateway.networking.k8s.io_gatewaycl
 install -m 644 "$gateway/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" "$out/"
 document_named "$istio/kubernetes/customresourcedefinitions.gen.yaml" virtualservices.networking.istio.io \
   > "$out/networking.istio.io_virtualservices.yaml"
+document_named "$istio/kubernetes/customresourcedefinitions.gen.yaml" gateways.networking.istio.io \
+  > "$out/networking.istio.io_gateways.yaml"
 install -m 644 "$knative/config/core/300-resources/domain-mapping.yaml" "$out/serving.knative.dev_domainmappings.yaml"
 install -m 644 "$kserve/config/crd/full/serving.kserve.io_inferenceservices.yaml" "$out/"
 install -m 644 "$kserve/config/crd/full/serving.kserve.io_inferenceservices.yaml" manifests/dev/

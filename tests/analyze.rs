@@ -11,8 +11,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod analyze_fixtures;
+
+use analyze_fixtures::{FIXTURES, Fixture};
+
 fn fixture_path(name: &str) -> String {
-    format!("tests/fixtures/analyze/{name}.yaml")
+    Fixture::named(name).path()
 }
 
 fn snapshot(name: &str) -> Snapshot {
@@ -50,57 +54,14 @@ fn codes(fixture: &str, owner: RouteOwner, names: &[&str]) -> BTreeSet<&'static 
         .collect()
 }
 
-use RouteOwner::{IsvcIngress, Kserve};
-
-/// Every fixture: the route owner it is analysed with, the ISVC names (empty: all), the codes.
-const FIXTURES: &[(&str, RouteOwner, &[&str], &[&str])] = &[
-    ("healthy-gateway", Kserve, &[], &[]),
-    ("healthy-ingress", IsvcIngress, &[], &[]),
-    ("healthy-virtualservice", Kserve, &[], &[]),
-    ("healthy-domainmapping", Kserve, &[], &[]),
-    ("ia0101", Kserve, &[], &["IA0101"]),
-    ("ia0102", Kserve, &[], &["IA0102"]),
-    ("ia0103", IsvcIngress, &[], &["IA0103"]),
-    ("ia0104", Kserve, &[], &["IA0104"]),
-    ("ia0201", Kserve, &[], &["IA0201"]),
-    ("ia0301", Kserve, &[], &["IA0301"]),
-    ("ia0302", Kserve, &[], &["IA0302"]),
-    ("ia0302-label", IsvcIngress, &[], &["IA0302"]),
-    ("ia0302-uid", Kserve, &[], &["IA0302"]),
-    ("ia0303", Kserve, &[], &["IA0303"]),
-    ("ia0401", Kserve, &[], &["IA0401"]),
-    ("ia0401-domainmapping", Kserve, &[], &["IA0401"]),
-    ("ia0402", Kserve, &[], &["IA0402"]),
-    ("ia0402-domainmapping", Kserve, &[], &["IA0402"]),
-    ("ia0403", Kserve, &[], &["IA0403"]),
-    ("ia0404", IsvcIngress, &[], &["IA0404"]),
-    ("ia0405", IsvcIngress, &[], &["IA0405"]),
-    ("ia0501", Kserve, &[], &["IA0501"]),
-    ("ia0502", Kserve, &[], &["IA0502"]),
-    ("ia0502-istio", Kserve, &[], &["IA0403", "IA0502"]),
-    ("ia0503", Kserve, &[], &["IA0503"]),
-    ("ia0504", Kserve, &[], &["IA0504"]),
-    ("ia0601", Kserve, &[], &["IA0601"]),
-    ("ia0602", Kserve, &[], &["IA0602"]),
-    ("ia0701", Kserve, &[], &["IA0701"]),
-    ("ia0702", Kserve, &[], &["IA0702"]),
-    ("ia0703", Kserve, &[], &["IA0703"]),
-    ("ia0801", Kserve, &["sklearn-iris"], &["IA0801"]),
-    ("ia0802", Kserve, &[], &["IA0802"]),
-    ("ia0901", Kserve, &[], &["IA0701", "IA0901"]),
-    ("ia0902", Kserve, &[], &["IA0902"]),
-    ("ia0903", Kserve, &[], &["IA0903"]),
-    ("ia0904", Kserve, &[], &["IA0904"]),
-    ("ia1001", Kserve, &[], &["IA1001"]),
-];
-
-fn check(fixture: &str) {
-    let (_, owner, names, expected) = FIXTURES
-        .iter()
-        .find(|(name, ..)| *name == fixture)
-        .expect("the fixture is in FIXTURES");
-    let expected: BTreeSet<&str> = expected.iter().copied().collect();
-    assert_eq!(codes(fixture, *owner, names), expected, "{fixture}");
+fn check(name: &str) {
+    let fixture = Fixture::named(name);
+    let expected: BTreeSet<&str> = fixture.codes.iter().copied().collect();
+    assert_eq!(
+        codes(name, fixture.route_owner, fixture.names),
+        expected,
+        "{name}"
+    );
 }
 
 macro_rules! fixture_tests {
@@ -153,11 +114,40 @@ fixture_tests! {
     ia1001_stale_route => "ia1001",
 }
 
+/// The API server lists objects by namespace and name, a dump holds them in any order: the
+/// report is the same (the live half of this is `tests/e2e/analyze.rs`).
+#[test]
+fn the_order_of_the_objects_in_a_dump_does_not_change_the_report() {
+    for fixture in FIXTURES {
+        let forward = snapshot(fixture.name);
+        let mut reversed = Snapshot::default();
+        for kind in analyze::Kind::ALL {
+            for object in forward.list(kind).rev() {
+                reversed.insert(kind, object.clone());
+            }
+        }
+        let policy = Policy {
+            route_owner: fixture.route_owner,
+            ..Policy::default()
+        };
+        let scope = Scope {
+            namespace: None,
+            names: fixture.names.iter().map(|name| name.to_string()).collect(),
+        };
+        assert_eq!(
+            analyze::analyze(&reversed, None, &policy, &scope),
+            analyze::analyze(&forward, None, &policy, &scope),
+            "{}",
+            fixture.name
+        );
+    }
+}
+
 #[test]
 fn every_code_has_a_fixture_that_provokes_it() {
     let provoked: BTreeSet<&str> = FIXTURES
         .iter()
-        .flat_map(|(.., expected)| expected.iter().copied())
+        .flat_map(|fixture| fixture.codes.iter().copied())
         .collect();
     for code in Code::ALL {
         assert!(provoked.contains(code.as_str()), "no fixture for {code}");
@@ -169,7 +159,10 @@ fn every_code_has_a_fixture_that_provokes_it() {
             name.strip_suffix(".yaml").map(str::to_string)
         })
         .collect();
-    let listed: BTreeSet<String> = FIXTURES.iter().map(|(name, ..)| name.to_string()).collect();
+    let listed: BTreeSet<String> = FIXTURES
+        .iter()
+        .map(|fixture| fixture.name.to_string())
+        .collect();
     assert_eq!(
         files, listed,
         "every fixture file is in FIXTURES and tested"

@@ -218,7 +218,6 @@ pub fn analyze(
     };
     let in_scope: Vec<&Value> = snapshot
         .list(Kind::InferenceService)
-        .iter()
         .filter(|object| {
             scope.includes(
                 snapshot::object_namespace(object),
@@ -264,7 +263,6 @@ pub fn analyze(
     }
     let planned: Vec<Planned> = snapshot
         .list(Kind::InferenceService)
-        .iter()
         .map(|object| plan_one(object, config, policy))
         .collect();
     let knative_in_scope = planned.iter().any(|entry| {

@@ -617,7 +617,6 @@ fn server_admits(
 fn check_ingress(context: &Context, route: &Value, reference: &ObjectRef, findings: &mut Findings) {
     let class = text(route, "/spec/ingressClassName")
         .or_else(|| text(route, "/metadata/annotations/kubernetes.io~1ingress.class"));
-    let classes = context.snapshot.list(Kind::IngressClass);
     let class_problem = match class {
         Some(class)
             if context
@@ -633,7 +632,7 @@ fn check_ingress(context: &Context, route: &Value, reference: &ObjectRef, findin
                 ],
             ))
         }
-        None if !classes.iter().any(|class| {
+        None if !context.snapshot.list(Kind::IngressClass).any(|class| {
             text(
                 class,
                 "/metadata/annotations/ingressclass.kubernetes.io~1is-default-class",

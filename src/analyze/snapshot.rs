@@ -2,7 +2,7 @@
 //! ([`Snapshot::add`]) or from the cluster (the shell in `crate::cluster_snapshot`).
 
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Name of Knative Serving's network ConfigMap (`knative-serving/config-network`).
 pub const KNATIVE_NETWORK_CONFIG_MAP: &str = "config-network";
@@ -127,15 +127,43 @@ impl Kind {
     }
 }
 
-/// The objects read, by kind, in the order read.
+/// The objects read, by kind, each kind in the order the API server lists it: by namespace, then
+/// name. A dump (whose objects come in any order, from several files) and the cluster it was
+/// taken from then analyse alike, findings in the same order (`tests/e2e/analyze.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    objects: BTreeMap<Kind, Vec<Value>>,
-    /// Position in `objects[kind]` by (kind, namespace, name): lookups in constant time, so an
-    /// analysis of thousands of routes is not quadratic. The first object of a name wins.
-    by_name: HashMap<(Kind, String, String), usize>,
+    /// Each kind's objects by [`ObjectKey`]: listed in order and looked up by name in
+    /// logarithmic time, whatever order they were read in, so an analysis of thousands of
+    /// routes is not quadratic.
+    objects: BTreeMap<Kind, BTreeMap<ObjectKey, Value>>,
+    /// How many objects were inserted: the `read` of the next one.
+    read: u64,
     /// Kinds the cluster does not serve (CRD not installed); empty for files.
     pub absent: BTreeSet<Kind>,
+}
+
+/// Where an object sorts among those of its kind: namespace (empty for cluster-scoped kinds),
+/// name, then the order read, so objects of the same name (in dumps) keep that order and the
+/// first one read is the one [`Snapshot::get`] finds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ObjectKey {
+    namespace: String,
+    name: String,
+    read: u64,
+}
+
+impl ObjectKey {
+    fn new(kind: Kind, namespace: &str, name: &str, read: u64) -> Self {
+        Self {
+            namespace: if kind.is_namespaced() {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+            read,
+        }
+    }
 }
 
 impl Snapshot {
@@ -184,29 +212,31 @@ impl Snapshot {
 
     /// Adds an object known to be of `kind`.
     pub fn insert(&mut self, kind: Kind, object: Value) {
-        let namespace = if kind.is_namespaced() {
-            object_namespace(&object).to_string()
-        } else {
-            String::new()
-        };
-        let key = (kind, namespace, object_name(&object).to_string());
-        let list = self.objects.entry(kind).or_default();
-        self.by_name.entry(key).or_insert(list.len());
-        list.push(object);
+        let key = ObjectKey::new(
+            kind,
+            object_namespace(&object),
+            object_name(&object),
+            self.read,
+        );
+        self.read += 1;
+        self.objects.entry(kind).or_default().insert(key, object);
     }
 
-    /// Every object of `kind`.
-    pub fn list(&self, kind: Kind) -> &[Value] {
-        self.objects.get(&kind).map_or(&[], Vec::as_slice)
+    /// Every object of `kind`, by namespace, then name.
+    pub fn list(
+        &self,
+        kind: Kind,
+    ) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + Clone {
+        static NONE: BTreeMap<ObjectKey, Value> = BTreeMap::new();
+        self.objects.get(&kind).unwrap_or(&NONE).values()
     }
 
-    /// The object of `kind` named `name` in `namespace` (ignored for cluster-scoped kinds).
+    /// The object of `kind` named `name` in `namespace` (ignored for cluster-scoped kinds); of
+    /// several of that name, the first read.
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&Value> {
-        let namespace = if kind.is_namespaced() { namespace } else { "" };
-        let position = self
-            .by_name
-            .get(&(kind, namespace.to_string(), name.to_string()))?;
-        self.list(kind).get(*position)
+        let first = ObjectKey::new(kind, namespace, name, 0);
+        let (key, object) = self.objects.get(&kind)?.range(&first..).next()?;
+        (key.namespace == first.namespace && key.name == first.name).then_some(object)
     }
 
     /// KServe's `inferenceservice-config` ConfigMap, if read.
@@ -221,13 +251,12 @@ impl Snapshot {
 
     fn config_map(&self, name: &str) -> Option<&Value> {
         self.list(Kind::ConfigMap)
-            .iter()
             .find(|object| object_name(object) == name)
     }
 
     /// Whether nothing at all was read.
     pub fn is_empty(&self) -> bool {
-        self.objects.values().all(Vec::is_empty)
+        self.objects.values().all(BTreeMap::is_empty)
     }
 }
 
@@ -263,6 +292,60 @@ fn qualified_name(object: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn objects_are_listed_by_namespace_then_name_and_the_first_of_a_name_wins() {
+        let service = |namespace: &str, name: &str, port: u16| {
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": name, "namespace": namespace},
+                   "spec": {"ports": [{"port": port}]}})
+        };
+        let mut snapshot = Snapshot::default();
+        for object in [
+            service("b", "a", 1),
+            service("a", "z", 2),
+            service("a", "b", 3),
+            service("b", "a", 4),
+            service("a", "c", 5),
+        ] {
+            snapshot.insert(Kind::Service, object);
+        }
+        let listed: Vec<(&str, &str, u64)> = snapshot
+            .list(Kind::Service)
+            .map(|object| {
+                (
+                    object_namespace(object),
+                    object_name(object),
+                    object
+                        .pointer("/spec/ports/0/port")
+                        .unwrap()
+                        .as_u64()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("a", "b", 3),
+                ("a", "c", 5),
+                ("a", "z", 2),
+                ("b", "a", 1),
+                ("b", "a", 4)
+            ]
+        );
+        let found = snapshot.get(Kind::Service, "b", "a").unwrap();
+        assert_eq!(found.pointer("/spec/ports/0/port"), Some(&json!(1)));
+        assert!(snapshot.get(Kind::Service, "a", "a").is_none());
+        assert!(snapshot.get(Kind::Service, "c", "a").is_none());
+
+        // Cluster-scoped kinds ignore the namespace, of the object and of the lookup.
+        snapshot.insert(
+            Kind::IngressClass,
+            json!({"metadata": {"name": "nginx", "namespace": "stray"}}),
+        );
+        assert!(snapshot.get(Kind::IngressClass, "any", "nginx").is_some());
+    }
 
     #[test]
     fn lists_are_expanded_and_unread_kinds_noted() {

@@ -9,6 +9,9 @@
 //! in parallel.
 
 mod admission;
+mod analyze;
+#[path = "../analyze_fixtures/mod.rs"]
+mod analyze_fixtures;
 mod control_plane;
 mod inputs;
 mod install;
