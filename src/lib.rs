@@ -12,6 +12,7 @@ pub mod config_watch;
 pub mod dns;
 pub mod duration;
 pub mod hash;
+pub mod hostile;
 pub mod isvc;
 pub mod metrics;
 pub mod permissions;
