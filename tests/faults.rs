@@ -25,7 +25,7 @@ use http_body_util::{BodyExt as _, StreamBody};
 use hyper::body::Frame;
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use isvc_ingress::client::{ClientResponse, ClientTls, Connection, HttpVersion};
+use isvc_ingress::client::{self, ClientResponse, ClientTls, Connection, HttpVersion};
 use isvc_ingress::hostile::{self, Attack, Siege, SiegeStats};
 use isvc_ingress::server::webhook::MAX_BODY_BYTES;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -1520,8 +1520,9 @@ async fn a_thousand_invalid_reviews_mixed_into_valid_traffic() {
 const RSS_CEILING_KIB: u64 = 96 * 1024;
 
 /// Longest a normal review or probe may take while an attack runs. Generous for a loaded
-/// 2-core machine and a debug build; before issue 12 a review waited 5 s and got a 504.
-const ANSWER_BOUND: Duration = Duration::from_secs(1);
+/// 2-core machine and a debug build; before issue 12 a review waited for its whole deadline
+/// (5 s with the manifests' `timeoutSeconds`, 10 s here) and got a 504.
+const ANSWER_BOUND: Duration = Duration::from_secs(3);
 
 /// Taken by each siege.
 static SIEGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -1544,7 +1545,7 @@ const SIEGE_FLAGS: [&str; 5] = [
 const WEBHOOK_ATTACKERS: usize = 96;
 
 /// How long an attacker whose connection was closed waits before it connects again.
-const RECONNECT_PAUSE: Duration = Duration::from_secs(2);
+const RECONNECT_PAUSE: Duration = Duration::from_secs(4);
 
 /// Raises this process's soft limit on open files to at least `needed` (the spawned server
 /// inherits it), within the hard limit.
@@ -1677,15 +1678,20 @@ impl Besieged {
             n
         };
         let admin_addr = self.started.admin;
+        // Kubelet acts on failureThreshold consecutive failures (2 for the manifests'
+        // readinessProbe): a new connection can lose its slot in a burst of newer ones
+        // (docs/security.md, residual risks), but never twice in a row.
         let probes = async {
+            let mut failed_in_a_row = 0;
             while Instant::now() < until {
-                let (status, _, _) =
-                    tokio::time::timeout(ANSWER_BOUND, admin_get(admin_addr, "/livez"))
-                        .await
-                        .unwrap_or_else(|_| {
-                            panic!("{what}: probe not answered within {ANSWER_BOUND:?}")
-                        });
-                assert_eq!(status, 200, "{what}");
+                let answered =
+                    tokio::time::timeout(ANSWER_BOUND, client::probe(admin_addr, "/livez")).await;
+                if matches!(answered, Ok(Ok(true))) {
+                    failed_in_a_row = 0;
+                } else {
+                    failed_in_a_row += 1;
+                    assert!(failed_in_a_row < 2, "{what}: two probes in a row failed");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         };
@@ -1726,11 +1732,14 @@ impl Besieged {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_headers_on_both_ports_are_cut_and_memory_stays_bounded() {
     let mut server = Besieged::start().await;
-    for admin in [false, true] {
-        let stats = server.siege(Attack::UnfinishedHeaders, admin, 300).await;
+    // Plain connections are cheap: the admin port gets 2,000, each heading for 390 KB.
+    for (admin, attackers) in [(false, WEBHOOK_ATTACKERS), (true, 2000)] {
+        let stats = server
+            .siege(Attack::UnfinishedHeaders, admin, attackers)
+            .await;
         // A head over MAX_HEADER_BYTES is refused at once (431) or its slot is taken.
         assert!(
-            stats.closed.load(Ordering::Relaxed) >= 300,
+            stats.closed.load(Ordering::Relaxed) >= attackers,
             "admin {admin}: {stats:?}"
         );
     }

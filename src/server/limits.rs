@@ -41,9 +41,11 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// HTTP/2 streams one connection may have open. kube-apiserver multiplexes its calls over few
 /// connections and opens another when a connection's streams are all in use (Go's
-/// `http2.Transport`), so a small number costs it nothing; each open stream can hold a request
-/// and its task, so the number bounds what one connection holds besides its body bytes.
-pub const MAX_CONCURRENT_STREAMS: u32 = 32;
+/// `http2.Transport`), so a small number costs it a handshake now and then; each open stream
+/// holds a request and its task, and streams opened only to be cut cost CPU: with 32, 2,000
+/// connections opening streams that never send a body took review p99 to ~60 ms on 2 cores,
+/// with 16 to ~40 ms (`scripts/measure-hostile.sh`, `declared-http2`).
+pub const MAX_CONCURRENT_STREAMS: u32 = 16;
 
 /// HTTP/2 receive window of a stream, in bytes: a typical review (3-20 KB) arrives in one
 /// flight; a 3 MiB one needs 48 window updates, which on a cluster network cost well under a

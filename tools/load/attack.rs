@@ -9,7 +9,6 @@
 //! The server's memory is read by the caller (scripts/measure-hostile.sh reads its `VmHWM`).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,6 @@ use isvc_ingress::client::{self, ClientTls, HttpVersion};
 use isvc_ingress::duration::parse_duration;
 use isvc_ingress::hostile::{self, Attack, Siege};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{Latency, LoadError, loopback_addr, new_histogram, read_file};
 
@@ -161,7 +159,7 @@ pub(crate) async fn run(args: &crate::Args, attack: Attack, body: Bytes) -> Resu
         }
     });
     let probes = paced(PROBE_PERIOD, deadline, (), |()| async move {
-        let answer = tokio::time::timeout(GIVE_UP, probe(admin)).await;
+        let answer = tokio::time::timeout(GIVE_UP, client::probe(admin, "/livez")).await;
         ((), matches!(answer, Ok(Ok(true))))
     });
     let measured = Instant::now();
@@ -223,18 +221,6 @@ where
         }
     }
     (latencies, errors)
-}
-
-/// A kubelet probe: `GET /livez` on a fresh connection, closed after the answer; whether it
-/// was answered 200.
-async fn probe(admin: SocketAddr) -> std::io::Result<bool> {
-    let mut stream = tokio::net::TcpStream::connect(admin).await?;
-    stream
-        .write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await?;
-    Ok(answer.starts_with(b"HTTP/1.1 200"))
 }
 
 fn print(json: bool, report: &AttackReport) {
