@@ -312,3 +312,15 @@ pub fn sample_review(uid: &str, kind: &str, operation: &str) -> String {
     })
     .to_string()
 }
+
+/// A kubelet-style probe of the plain-HTTP admin port: `GET path` on a fresh connection, closed
+/// after the answer (kubelet opens one per probe); whether it was answered 200.
+pub async fn probe(admin: SocketAddr, path: &str) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = TcpStream::connect(admin).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(answer.starts_with(b"HTTP/1.1 200"))
+}

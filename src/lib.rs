@@ -15,6 +15,7 @@ pub mod dns;
 pub mod duration;
 pub mod field_diff;
 pub mod hash;
+pub mod hostile;
 pub mod isvc;
 pub mod metrics;
 pub mod permissions;

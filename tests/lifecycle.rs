@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{ScriptedHandler, admin_get, eventually, review, sample, start};
 use isvc_ingress::client::HttpVersion;
 use isvc_ingress::metrics::Metrics;
-use isvc_ingress::server::admin::{OPENMETRICS_CONTENT_TYPE, serve_admin};
+use isvc_ingress::server::admin::{AdminLimits, OPENMETRICS_CONTENT_TYPE, serve_admin};
 use isvc_ingress::server::{CancellationToken, Readiness};
 
 #[tokio::test]
@@ -17,15 +17,24 @@ async fn admin_endpoints_report_liveness_readiness_and_metrics() {
     // Before the server has loaded a certificate: live, not ready.
     let metrics = Metrics::new();
     let readiness = Readiness::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let admin = tokio::spawn(serve_admin(
-        listener,
-        metrics.clone(),
-        readiness.clone(),
-        stop.clone(),
-    ));
+    let limits = AdminLimits {
+        max_connections: 64,
+        idle_timeout: Duration::from_secs(60),
+        header_read_timeout: Duration::from_secs(10),
+    };
+    let admin = tokio::spawn(
+        serve_admin(
+            listener,
+            limits,
+            metrics.clone(),
+            readiness.clone(),
+            stop.clone(),
+        )
+        .unwrap(),
+    );
     assert_eq!(
         admin_get(addr, "/livez").await,
         (200, "text/plain; charset=utf-8".into(), "ok".into())

@@ -564,6 +564,17 @@ fn check_common(rendered: &Rendered) -> Wiring {
     assert_eq!(seccomp.type_, "RuntimeDefault");
     assert_ne!(pod.host_network, Some(true));
 
+    // Hostile clients (issue 12): the connection caps are at most those whose peak memory
+    // docs/performance.md measured (under 64 MiB, a quarter of the memory limit), and a
+    // request's connection may stay quiet for the whole request timeout.
+    assert!(
+        args.max_connections <= 256 && args.admin_max_connections <= 64,
+        "caps above those measured: {} and {}",
+        args.max_connections,
+        args.admin_max_connections
+    );
+    assert!(args.idle_timeout > args.request_timeout);
+
     // The certificate: --tls-cert and --tls-key are files of one mounted Secret.
     let cert = args.tls_cert.clone().expect("--tls-cert");
     let key = args.tls_key.clone().expect("--tls-key");

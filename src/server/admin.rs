@@ -3,17 +3,23 @@
 //! It is separate from the webhook port so that kubelet probes and Prometheus scrapes need no
 //! TLS client setup, and so that readiness stays observable while the webhook port drains: the
 //! admin listener stops only after the webhook listener has finished.
+//!
+//! It has the webhook port's limits (see [`super::limits`]): a cap on connections with
+//! eviction, the header-read and idle timeouts, and a deadline on a new connection's first
+//! bytes, so that nothing that reaches it can starve kubelet's probes.
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::limits::{self, Connections, SlotAcceptor};
+use super::preface::PrefaceAcceptor;
 use super::readiness::Readiness;
 use super::webhook::{json_error, not_found};
 use crate::metrics::Metrics;
@@ -46,21 +52,46 @@ pub fn router(metrics: Metrics, readiness: Readiness) -> Router {
         .with_state(AdminState { metrics, readiness })
 }
 
-/// Serves the admin router on `listener` until `stop` is cancelled.
-pub async fn serve_admin(
-    listener: TcpListener,
+/// How long a probe or scrape under way may take to finish once the admin port stops (they
+/// take milliseconds); then its connection is closed.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// The limits of the admin port.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminLimits {
+    /// `--admin-max-connections`.
+    pub max_connections: usize,
+    /// `--idle-timeout`.
+    pub idle_timeout: Duration,
+    /// `--header-read-timeout`.
+    pub header_read_timeout: Duration,
+}
+
+/// The server of the admin router on `listener`, which runs until `stop` is cancelled; fails
+/// at once if the listener cannot be made non-blocking.
+pub fn serve_admin(
+    listener: std::net::TcpListener,
+    limits: AdminLimits,
     metrics: Metrics,
     readiness: Readiness,
     stop: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(metrics, readiness))
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-}
-
-/// Binds the admin address (separately from serving, so the caller learns the port first).
-pub async fn bind_admin(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+) -> std::io::Result<impl Future<Output = std::io::Result<()>> + Send + 'static> {
+    listener.set_nonblocking(true)?;
+    let connections = Connections::new("admin", limits.max_connections);
+    let handle = axum_server::Handle::new();
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(PrefaceAcceptor::new(
+            SlotAcceptor::new(connections.clone()),
+            limits.header_read_timeout,
+        ))
+        .handle(handle.clone());
+    limits::configure_http(server.http_builder(), limits.header_read_timeout);
+    tokio::spawn(connections.sweep(limits.idle_timeout, stop.clone()));
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        handle.graceful_shutdown(Some(DRAIN));
+    });
+    Ok(server.serve(router(metrics, readiness).into_make_service()))
 }
 
 /// Live while the process can answer at all.

@@ -44,6 +44,18 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// Most connections a listener can be given: what a process's file descriptors allow.
+const MAX_CONNECTION_COUNT: usize = 1 << 20;
+
+/// A connection count between 1 and [`MAX_CONNECTION_COUNT`].
+fn parse_connection_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_CONNECTION_COUNT).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("must be between 1 and {MAX_CONNECTION_COUNT}")),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
 /// Flags of `isvc-ingress serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -148,6 +160,24 @@ pub struct ServeArgs {
     #[arg(long, env = "ISVC_INGRESS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration, hide = true)]
     pub header_read_timeout: Duration,
 
+    /// Most connections the webhook port holds at once. When all are taken, a new connection
+    /// takes the slot of the one that has sent nothing for longest (connections that have
+    /// never had a request answered go first), so a flood of idle or slow clients evicts its
+    /// own members and the apiserver still gets in. kube-apiserver needs a few per replica.
+    #[arg(long, env = "ISVC_INGRESS_MAX_CONNECTIONS", default_value_t = 256, value_parser = parse_connection_count)]
+    pub max_connections: usize,
+
+    /// Most connections the admin port holds at once, with the same eviction as
+    /// --max-connections (kubelet opens one per probe; Prometheus keeps one).
+    #[arg(long, env = "ISVC_INGRESS_ADMIN_MAX_CONNECTIONS", default_value_t = 64, value_parser = parse_connection_count)]
+    pub admin_max_connections: usize,
+
+    /// A connection of either port that sends nothing for this long is closed (HTTP/2
+    /// included; kube-apiserver pings its idle HTTP/2 connections every 30s). Must be longer
+    /// than --request-timeout, during which a request's connection may be quiet.
+    #[arg(long, env = "ISVC_INGRESS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    pub idle_timeout: Duration,
+
     /// Where the admission handler runs (blocking pool or inline on the async worker).
     #[arg(long, env = "ISVC_INGRESS_HANDLER_EXECUTION", value_enum, default_value_t = HandlerExecution::Blocking, hide = true)]
     pub handler_execution: HandlerExecution,
@@ -206,6 +236,34 @@ mod tests {
         assert_eq!(a.config_namespace, "kserve");
         assert_eq!(a.log_format, LogFormat::Plain);
         assert_eq!(a.handler_execution, HandlerExecution::Blocking);
+        assert_eq!(a.max_connections, 256);
+        assert_eq!(a.admin_max_connections, 64);
+        assert_eq!(a.idle_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn connection_counts_are_whole_and_positive() {
+        let parse = |flag: &str, value: &str| {
+            Cli::try_parse_from(["x", "--self-signed", &format!("{flag}={value}")])
+                .map(|cli| cli.serve)
+        };
+        assert_eq!(
+            parse("--max-connections", "1000").unwrap().max_connections,
+            1000
+        );
+        assert_eq!(
+            parse("--admin-max-connections", "8")
+                .unwrap()
+                .admin_max_connections,
+            8
+        );
+        for bad in ["0", "-1", "many", "2000000"] {
+            for flag in ["--max-connections", "--admin-max-connections"] {
+                let error = parse(flag, bad).expect_err(bad).to_string();
+                assert!(error.contains(flag), "{error}");
+            }
+        }
+        assert!(parse("--idle-timeout", "0s").is_err());
     }
 
     #[test]

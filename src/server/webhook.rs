@@ -1,8 +1,9 @@
 //! The HTTP side of the webhook port: routing, request checks, deadlines, panics, metrics.
 //!
 //! Order of checks for `POST /mutate` and `POST /validate`: content type (415), declared or
-//! actual body size (413), then, under a deadline (504), a share of the in-flight byte budget
-//! ([`MAX_BYTES_IN_FLIGHT`]), the body, and the admission handler with panics caught (500).
+//! actual body size (413), then, under a deadline (504), the body, charged chunk by chunk to
+//! the request-bytes budget ([`MAX_BYTES_IN_FLIGHT`], see [`super::budget`]; a request cut
+//! there to make room is answered 408), and the admission handler with panics caught (500).
 //! Every error body is JSON `{"error": "..."}`; every AdmissionReview answer, allowed or
 //! denied, is the handler's own status (200), because a 5xx from a webhook makes the apiserver
 //! apply `failurePolicy` instead of showing the user a reason.
@@ -21,10 +22,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::field::Empty;
 
 use super::args::HandlerExecution;
+use super::budget::{self, Charge, RequestBudget};
 use super::{AdmissionHandler, AdmissionReply, Endpoint, Outcome};
 use crate::duration::{format_duration, parse_duration};
 use crate::metrics::Metrics;
@@ -33,10 +34,11 @@ use crate::metrics::Metrics;
 /// (1.5 MiB) twice over (an UPDATE review carries `object` and `oldObject`).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-/// Most request-body bytes admitted at once, from the start of reading a body to the end of its
-/// handler: a request reserves its declared `Content-Length` (or [`MAX_BODY_BYTES`] without
-/// one) and waits, within its deadline, until that much is free. Waiting is first come, first
-/// served: a small review that arrives behind a waiting large one waits for it too.
+/// Most request bytes held at once, from a request's arrival to the end of its handler: its
+/// headers and what has arrived of its body, never what it declares (see [`super::budget`]).
+/// When a chunk does not fit, the requests whose bodies stalled longest are cut; when nobody
+/// can be cut (every holder is in its handler or waiting), the chunk waits, within its
+/// deadline, until bytes are given back.
 ///
 /// Parsing multiplies a body in memory: a 3 MiB review whose object is one long JSON array
 /// peaks near 60 MiB while it is decoded. Without a budget, five such requests sent at once by
@@ -57,8 +59,8 @@ pub(crate) struct WebhookState {
     pub(crate) metrics: Metrics,
     pub(crate) request_timeout: Duration,
     pub(crate) execution: HandlerExecution,
-    /// [`MAX_BYTES_IN_FLIGHT`] permits, one per body byte admitted.
-    pub(crate) in_flight_bytes: Arc<Semaphore>,
+    /// [`MAX_BYTES_IN_FLIGHT`] bytes, charged as requests arrive.
+    pub(crate) budget: Arc<RequestBudget>,
 }
 
 impl WebhookState {
@@ -73,18 +75,8 @@ impl WebhookState {
             metrics,
             request_timeout,
             execution,
-            in_flight_bytes: Arc::new(Semaphore::new(MAX_BYTES_IN_FLIGHT)),
+            budget: RequestBudget::new(MAX_BYTES_IN_FLIGHT),
         }
-    }
-
-    /// Waits until `bytes` of the in-flight budget are free and holds them until the permit is
-    /// dropped.
-    async fn reserve(&self, bytes: usize) -> OwnedSemaphorePermit {
-        let bytes = u32::try_from(bytes.min(MAX_BODY_BYTES)).expect("MAX_BODY_BYTES fits in u32");
-        Arc::clone(&self.in_flight_bytes)
-            .acquire_many_owned(bytes)
-            .await
-            .expect("the budget semaphore is never closed")
     }
 }
 
@@ -187,18 +179,46 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// Why a review did not reach an answer from the handler.
 enum Failure {
     TooLarge,
+    /// Cut while its body stalled, to make room in the request-bytes budget.
+    Shed,
     BadBody(String),
     Panicked(String),
     /// The runtime is shutting down and cancelled the blocking task.
     Cancelled,
 }
 
-async fn read_body(body: Body) -> Result<Bytes, Failure> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(Failure::TooLarge),
-        Err(error) => Err(Failure::BadBody(error.to_string())),
+/// Reads the body, charging each chunk to `charge` as it arrives; the chunks are joined once
+/// the body is complete (one copy, of the exact size).
+async fn read_body(body: Body, charge: &mut Charge) -> Result<Bytes, Failure> {
+    let mut body = Limited::new(body, MAX_BODY_BYTES);
+    let mut chunks = Vec::new();
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            () = charge.shed() => return Err(Failure::Shed),
+        };
+        match frame {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                {
+                    charge.add(data.len()).await.map_err(|_| Failure::Shed)?;
+                    chunks.push(data);
+                }
+            }
+            Some(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(Failure::TooLarge);
+            }
+            Some(Err(error)) => return Err(Failure::BadBody(error.to_string())),
+        }
     }
+    charge.received();
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().expect("one chunk"),
+        _ => Bytes::from(chunks.concat()),
+    })
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -209,13 +229,13 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
-/// Runs the handler on `body`. `reserved` is the body's share of the in-flight budget: it is
+/// Runs the handler on `body`. `reserved` is the request's share of the budget: it is
 /// released when the handler returns, even when the request has already been answered 504.
 async fn run_handler(
     state: &WebhookState,
     endpoint: Endpoint,
     body: Bytes,
-    reserved: OwnedSemaphorePermit,
+    reserved: Charge,
     span: &tracing::Span,
 ) -> Result<AdmissionReply, Failure> {
     let handler = Arc::clone(&state.handler);
@@ -276,11 +296,12 @@ async fn admit(state: &WebhookState, endpoint: Endpoint, request: Request) -> Re
         operation = Empty,
         outcome = Empty,
     );
-    let reserve = declared_length(request.headers()).map_or(MAX_BODY_BYTES, |n| n as usize);
+    let head = budget::header_bytes(request.headers()) + budget::REQUEST_OVERHEAD_BYTES;
     let work = async {
-        let reserved = state.reserve(reserve).await;
-        let body = read_body(request.into_body()).await?;
-        run_handler(state, endpoint, body, reserved, &span).await
+        let mut charge = state.budget.open();
+        charge.add(head).await.map_err(|_| Failure::Shed)?;
+        let body = read_body(request.into_body(), &mut charge).await?;
+        run_handler(state, endpoint, body, charge, &span).await
     };
     let result = tokio::time::timeout(deadline, work).await;
     let elapsed = started.elapsed();
@@ -307,6 +328,13 @@ async fn admit(state: &WebhookState, endpoint: Endpoint, request: Request) -> Re
             reply_response(reply)
         }
         Ok(Err(Failure::TooLarge)) => too_large(),
+        Ok(Err(Failure::Shed)) => {
+            tracing::debug!("request cut: its body stalled while the byte budget was full");
+            json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body stalled while the server was at its request-bytes budget",
+            )
+        }
         Ok(Err(Failure::BadBody(error))) => json_error(
             StatusCode::BAD_REQUEST,
             format!("cannot read request body: {error}"),

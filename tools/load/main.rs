@@ -22,6 +22,9 @@
 //! does not depend on the machine. The server then shares the CPU with the load
 //! generator, which is what a loopback measurement on one machine means anyway.
 //!
+//! `--attack NAME` measures normal reviews and probes while `--attackers` hostile clients
+//! besiege the webhook or admin port (see `attack.rs` and scripts/measure-hostile.sh).
+//!
 //! The target must be loopback (127.0.0.0/8, ::1 or `localhost`): this tool is for measuring
 //! one's own server, not for loading anyone else's.
 
@@ -34,6 +37,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 
+mod attack;
 mod matrix;
 mod plot;
 use hdrhistogram::Histogram;
@@ -131,6 +135,8 @@ struct Args {
     /// With `--matrix`: also draw latency percentiles against concurrency into this SVG file.
     #[arg(long, requires = "matrix")]
     plot: Option<PathBuf>,
+    #[command(flatten)]
+    attack: attack::AttackArgs,
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {
@@ -790,6 +796,9 @@ async fn run(args: Args) -> Result<(), LoadError> {
     };
     if args.matrix {
         return matrix::run(&args, body).await;
+    }
+    if let Some(attack) = args.attack.attack() {
+        return attack::run(&args, attack, body).await;
     }
     let version = if args.http2 {
         HttpVersion::Http2
