@@ -3,7 +3,7 @@
 //! watcher (list + watch, with backoff), so a config change applies to the next
 //! request without a restart and the request path never calls the API server.
 
-use crate::admission::AdmissionState;
+use crate::cluster_view::AdmissionState;
 use crate::config::{
     CONFIG_MAP_NAME, ConfigError, KNATIVE_NETWORK_CONFIG_MAP_NAME, KnativeNetwork, KserveConfig,
 };

@@ -9,6 +9,7 @@ pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod cluster_snapshot;
+pub mod cluster_view;
 pub mod config;
 pub mod config_watch;
 pub mod dns;

@@ -6,11 +6,12 @@
 //! waited for with backoff while the pod stays unready: serving without the host index would
 //! let one ISVC take another's host, so a replica never fails open into that.
 
-use crate::admission::{AdmissionState, Webhook};
+use crate::admission::Webhook;
+use crate::cluster_view::{AdmissionState, HostIndex};
 use crate::config::KserveConfig;
 use crate::config_watch::Source;
 use crate::metrics::Metrics;
-use crate::reconcile::{HostIndex, ReconcileMetrics, ReplanTrigger};
+use crate::reconcile::{ReconcileMetrics, ReplanTrigger};
 use crate::server::{self, CancellationToken, Readiness, ServeArgs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -8,12 +8,11 @@
 
 use super::cache::RouteCache;
 use super::decide::{self, DesiredStatus, LiveRoute, Readiness, StatusUrls};
-use super::hosts::HostIndex;
 use super::kinds::{ManagedKind, ServedKinds};
 use super::leader::Leadership;
 use super::metrics::{Outcome, ReconcileMetrics, Verb};
 use super::{Error, FIELD_MANAGER, isvc_api_resource};
-use crate::admission::AdmissionState;
+use crate::cluster_view::{AdmissionState, HostIndex};
 use crate::isvc::InferenceService;
 use crate::plan::{self, RoutePlan};
 use crate::violation;

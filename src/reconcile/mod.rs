@@ -3,26 +3,27 @@
 //! plan no longer wants, and writes `IngressReady` and the URLs into the ISVC status.
 //!
 //! Layout: [`decide`] holds every decision as a pure function; [`controller`] carries them out
-//! (the reconcile function and its error policy); [`cache`] and [`hosts`] are the in-memory
-//! indexes fed by watchers; [`kinds`] discovers what the cluster serves; [`leader`] gates writes
-//! on a Lease; [`metrics`] counts. [`run`] wires them into one long-running task.
+//! (the reconcile function and its error policy); [`cache`] and the host index
+//! ([`crate::cluster_view::hosts`]) are the in-memory indexes fed by watchers; [`kinds`]
+//! discovers what the cluster serves; [`leader`] gates writes on a Lease; [`metrics`] counts.
+//! [`run`] wires them into one long-running task.
 
 pub mod cache;
 pub mod controller;
 pub mod decide;
-pub mod hosts;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;
 
+/// The host index the reconciler keeps, for admission to read ([`crate::cluster_view`]).
+pub use crate::cluster_view::HostIndex;
 pub use cache::RouteCache;
 pub use controller::{Context, RetryBackoff, error_policy, reconcile};
-pub use hosts::HostIndex;
 pub use kinds::{ManagedKind, ServedKinds};
 pub use leader::{LeaderConfig, Leadership, ReconcilerArgs};
 pub use metrics::ReconcileMetrics;
 
-use crate::admission::AdmissionState;
+use crate::cluster_view::AdmissionState;
 use futures_util::{Stream, StreamExt, stream};
 use kube::Client;
 use kube::api::{Api, DynamicObject};

@@ -6,7 +6,7 @@
 //! webhook refused the second), the oldest holds it: creationTimestamp first, then
 //! namespace/name, so every replica agrees without coordination.
 
-use crate::admission::AdmissionState;
+use super::AdmissionState;
 use crate::isvc::InferenceService;
 use crate::plan;
 use k8s_openapi::jiff::Timestamp;
