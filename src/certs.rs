@@ -10,6 +10,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use clap::Args;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
@@ -17,7 +18,30 @@ use rcgen::{
 use ring::rand::SecureRandom as _;
 use time::{Duration as TimeDuration, OffsetDateTime};
 
-use crate::server::args::CertsArgs;
+/// Flags of `isvc-ingress certs`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsArgs {
+    /// Name of the webhook Service.
+    #[arg(long)]
+    pub service: String,
+
+    /// Namespace of the webhook Service.
+    #[arg(long)]
+    pub namespace: String,
+
+    /// Directory to write ca.crt, tls.crt and tls.key into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// An IP address the serving certificate is also valid for (repeatable), e.g. 127.0.0.1
+    /// when the API server reaches the webhook by `clientConfig.url` instead of the Service.
+    #[arg(long = "ip-address", value_name = "IP")]
+    pub ip_addresses: Vec<std::net::IpAddr>,
+
+    /// Validity of the CA and the serving certificate, in days.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+}
 
 /// Certificates are valid from one hour in the past, so a node whose clock is slightly behind
 /// still accepts a freshly generated certificate.

@@ -35,7 +35,7 @@ pub enum Command {
     /// Run the TLS admission webhook (and, with a cluster, the ConfigMap watch).
     Serve(Box<crate::server::ServeArgs>),
     /// Write a CA and a serving certificate for the webhook Service; print the caBundle.
-    Certs(crate::server::CertsArgs),
+    Certs(crate::certs::CertsArgs),
     /// Say why an InferenceService's URL does not answer, and how to fix it: walk every link
     /// from the config to the gateway to the model, in the cluster (read-only) or in
     /// `kubectl get -o yaml` dumps (-f).

@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::server::{Endpoint, Outcome};
+use crate::admission::{Endpoint, Outcome};
 
 /// Prefix of every metric name.
 pub const PREFIX: &str = "isvc_ingress";

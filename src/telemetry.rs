@@ -6,9 +6,18 @@
 
 use std::io::IsTerminal as _;
 
+use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
 
-use crate::server::LogFormat;
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable single lines.
+    #[default]
+    Plain,
+    /// One JSON object per line, with the current span's fields (for log collectors).
+    Json,
+}
 
 /// Filter used when `RUST_LOG` is unset.
 pub const DEFAULT_FILTER: &str = "info";

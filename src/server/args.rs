@@ -1,4 +1,4 @@
-//! Command-line flags of `isvc-ingress serve` and `isvc-ingress certs`.
+//! Command-line flags of `isvc-ingress serve`.
 //!
 //! Every `serve` flag can also come from an environment variable `ISVC_INGRESS_<FLAG>`, which
 //! is how a Deployment usually sets them. Repeatable flags read a comma-separated list from
@@ -11,16 +11,6 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::duration::parse_duration;
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable single lines.
-    #[default]
-    Plain,
-    /// One JSON object per line, with the current span's fields (for log collectors).
-    Json,
-}
 
 /// Where the synchronous admission handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -183,33 +173,8 @@ pub struct ServeArgs {
     pub handler_execution: HandlerExecution,
 
     /// Log line format.
-    #[arg(long, env = "ISVC_INGRESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
-    pub log_format: LogFormat,
-}
-
-/// Flags of `isvc-ingress certs`.
-#[derive(Debug, Clone, Args)]
-pub struct CertsArgs {
-    /// Name of the webhook Service.
-    #[arg(long)]
-    pub service: String,
-
-    /// Namespace of the webhook Service.
-    #[arg(long)]
-    pub namespace: String,
-
-    /// Directory to write ca.crt, tls.crt and tls.key into (created if missing).
-    #[arg(long)]
-    pub out: PathBuf,
-
-    /// An IP address the serving certificate is also valid for (repeatable), e.g. 127.0.0.1
-    /// when the API server reaches the webhook by `clientConfig.url` instead of the Service.
-    #[arg(long = "ip-address", value_name = "IP")]
-    pub ip_addresses: Vec<std::net::IpAddr>,
-
-    /// Validity of the CA and the serving certificate, in days.
-    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub days: u32,
+    #[arg(long, env = "ISVC_INGRESS_LOG_FORMAT", value_enum, default_value_t = crate::telemetry::LogFormat::Plain)]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 #[cfg(test)]
@@ -234,7 +199,7 @@ mod tests {
         assert_eq!(a.handshake_timeout, Duration::from_secs(10));
         assert_eq!(a.request_timeout, Duration::from_secs(10));
         assert_eq!(a.config_namespace, "kserve");
-        assert_eq!(a.log_format, LogFormat::Plain);
+        assert_eq!(a.log_format, crate::telemetry::LogFormat::Plain);
         assert_eq!(a.handler_execution, HandlerExecution::Blocking);
         assert_eq!(a.max_connections, 256);
         assert_eq!(a.admin_max_connections, 64);

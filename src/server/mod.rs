@@ -88,7 +88,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::task::JoinHandle;
 
-pub use self::args::{CertsArgs, HandlerExecution, LogFormat, ServeArgs};
+pub use self::args::{HandlerExecution, ServeArgs};
 pub use self::readiness::Readiness;
 pub use self::tls::TlsError;
 pub use tokio_util::sync::CancellationToken;
