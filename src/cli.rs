@@ -6,6 +6,7 @@
 use crate::config::{ConfigError, KserveConfig};
 use crate::isvc::InferenceService;
 use crate::plan::{self, Policy, RoutePlan, objects};
+use crate::serve::{KnativeArgs, PolicyArgs};
 use crate::violation::Violation;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -33,7 +34,7 @@ pub enum Command {
     /// its `ingress` key.
     CheckConfig(CheckConfigArgs),
     /// Run the TLS admission webhook (and, with a cluster, the ConfigMap watch).
-    Serve(Box<crate::server::ServeArgs>),
+    Serve(Box<crate::serve::ServeArgs>),
     /// Write a CA and a serving certificate for the webhook Service; print the caBundle.
     Certs(crate::certs::CertsArgs),
     /// Say why an InferenceService's URL does not answer, and how to fix it: walk every link
@@ -101,83 +102,6 @@ pub struct RenderArgs {
     /// InferenceService file, or `-` for standard input.
     #[arg(value_name = "FILE|-")]
     pub file: String,
-}
-
-/// What the platform team decides beyond the KServe config; the same flags for `render` and
-/// `serve`, so a `render` shows what the webhook will answer.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PolicyArgs {
-    /// A domain override hosts may use besides ingressDomain and additionalIngressDomains
-    /// (repeatable, or comma-separated).
-    #[arg(
-        long = "allowed-domain",
-        env = "ISVC_INGRESS_ALLOWED_DOMAIN",
-        value_delimiter = ',',
-        value_name = "DOMAIN"
-    )]
-    pub allowed_domains: Vec<String>,
-    /// A gateway `<namespace>/<name>` ISVCs may name besides the configured ones (repeatable, or
-    /// comma-separated).
-    #[arg(
-        long = "allowed-gateway",
-        env = "ISVC_INGRESS_ALLOWED_GATEWAY",
-        value_delimiter = ',',
-        value_name = "GATEWAY"
-    )]
-    pub allowed_gateways: Vec<String>,
-    /// Who writes Ingresses, HTTPRoutes and VirtualServices: `kserve` (KServe's controller; the
-    /// reconciler writes only DomainMappings and the status) or `isvc-ingress` (KServe must then
-    /// have disableIngressCreation and disableIstioVirtualHost set). See docs/operations.md.
-    #[arg(
-        long,
-        env = "ISVC_INGRESS_ROUTE_OWNER",
-        value_enum,
-        default_value = "kserve"
-    )]
-    pub route_owner: crate::plan::RouteOwner,
-}
-
-impl PolicyArgs {
-    pub fn policy(&self) -> Policy {
-        Policy {
-            allowed_domains: self.allowed_domains.clone(),
-            allowed_gateways: self.allowed_gateways.clone(),
-            route_owner: self.route_owner,
-        }
-    }
-}
-
-/// Knative Serving's side of Knative-mode hosts, for `render` and `serve`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KnativeArgs {
-    /// Knative's `domain-template` (the `config-network` ConfigMap in knative-serving), with
-    /// `.Name`, `.Namespace`, `.Domain` (= ingressDomain), `.Annotations`, `.Labels`. Every
-    /// Knative-mode host is predicted with it. `serve` with a cluster reads and watches
-    /// `config-network` instead, and uses this value only while that ConfigMap does not exist.
-    #[arg(
-        long,
-        env = "ISVC_INGRESS_KNATIVE_DOMAIN_TEMPLATE",
-        value_name = "TEMPLATE",
-        default_value = crate::config::KNATIVE_DEFAULT_DOMAIN_TEMPLATE
-    )]
-    pub knative_domain_template: String,
-}
-
-impl KnativeArgs {
-    /// `config` with the Knative domain template of the flag.
-    ///
-    /// # Errors
-    ///
-    /// The template does not parse or cannot render a valid host.
-    pub fn apply(&self, config: KserveConfig) -> Result<KserveConfig, ConfigError> {
-        let network =
-            crate::config::KnativeNetwork::from_domain_template(&self.knative_domain_template)
-                .map_err(|violation| ConfigError::Invalid {
-                    violations: vec![violation],
-                    warnings: Vec::new(),
-                })?;
-        Ok(config.with_knative_network(network))
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -256,8 +180,8 @@ pub fn main() -> ExitCode {
 /// `required_unless_present`, whose message lists only `--tls-cert` and `--tls-key`: a first
 /// try on a laptop has no certificate, and the error should say what to do instead (exit 2,
 /// clap's usage error).
-fn serve_certificate_given(args: &crate::server::ServeArgs) -> Result<(), clap::Error> {
-    if args.tls_cert.is_some() || args.self_signed {
+fn serve_certificate_given(args: &crate::serve::ServeArgs) -> Result<(), clap::Error> {
+    if args.server.tls_cert.is_some() || args.server.self_signed {
         return Ok(());
     }
     let mut command = <Cli as clap::CommandFactory>::command();
@@ -293,7 +217,7 @@ fn serve_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// `serve` exits 0 after a graceful shutdown, 1 when the server fails, 2 for an unusable config.
-fn serve(args: &crate::server::ServeArgs) -> ExitCode {
+fn serve(args: &crate::serve::ServeArgs) -> ExitCode {
     if let Err(error) = crate::telemetry::init(args.log_format) {
         eprintln!("error: {error}");
         return ExitCode::from(EXIT_UNUSABLE);

@@ -6,13 +6,17 @@
 //! waited for with backoff while the pod stays unready: serving without the host index would
 //! let one ISVC take another's host, so a replica never fails open into that.
 
+pub mod args;
+
+pub use args::{KnativeArgs, PolicyArgs, ServeArgs};
+
 use crate::admission::Webhook;
 use crate::cluster_view::{AdmissionState, HostIndex};
 use crate::config::KserveConfig;
 use crate::config_watch::Source;
 use crate::metrics::Metrics;
 use crate::reconcile::{ReconcileMetrics, ReplanTrigger};
-use crate::server::{self, CancellationToken, Readiness, ServeArgs};
+use crate::server::{self, CancellationToken, Readiness};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -205,7 +209,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let metrics = Metrics::new();
     // A self-signed in-memory CA changes on every start, so no cluster could call this webhook:
     // --self-signed is a local trial and never touches the cluster of the user's kubeconfig.
-    let cluster = if args.standalone || args.self_signed {
+    let cluster = if args.standalone || args.server.self_signed {
         None
     } else {
         cluster_client().await
@@ -219,7 +223,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
         let state = Arc::new(AdmissionState::new(config, policy, namespace));
         metrics.with_registry(|registry| state.register_metrics(registry));
         let handler = Arc::new(Webhook::new(state));
-        server::run_server(args, handler, metrics, readiness, shutdown).await?;
+        server::run_server(&args.server, handler, metrics, readiness, shutdown).await?;
         return Ok(());
     };
     let hosts = HostIndex::new();
@@ -300,7 +304,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
         }
     });
     let handler = Arc::new(Webhook::new(state));
-    server::run_server(args, handler, metrics, readiness, shutdown).await?;
+    server::run_server(&args.server, handler, metrics, readiness, shutdown).await?;
     if reconciler_failed.load(Ordering::SeqCst) {
         return Err(ServeError::Reconciler);
     }

@@ -18,7 +18,7 @@ use isvc_ingress::isvc::InferenceService;
 use isvc_ingress::permissions::{self, Rule};
 use isvc_ingress::plan::{self, Policy, RouteKind, RouteOwner, annotations};
 use isvc_ingress::reconcile::isvc_api_resource;
-use isvc_ingress::server::ServeArgs;
+use isvc_ingress::serve::ServeArgs;
 use isvc_ingress::server::admin::{LIVEZ_PATH, READYZ_PATH};
 use isvc_ingress::server::webhook::{MUTATE_PATH, VALIDATE_PATH};
 use k8s_openapi::api::admissionregistration::v1::{
@@ -459,12 +459,12 @@ fn check_common(rendered: &Rendered) -> Wiring {
     let args = serve_args(container);
     let defaults = default_serve_args();
     assert_eq!(
-        (args.listen, args.admin_listen),
-        (defaults.listen, defaults.admin_listen),
+        (args.server.listen, args.server.admin_listen),
+        (defaults.server.listen, defaults.server.admin_listen),
         "the manifests assume the default ports"
     );
-    let webhook_port = i32::from(args.listen.port());
-    let admin_port = i32::from(args.admin_listen.port());
+    let webhook_port = i32::from(args.server.listen.port());
+    let admin_port = i32::from(args.server.admin_listen.port());
     assert_eq!((webhook_port, admin_port), (8443, 8081));
 
     // Anti-affinity, disruption budget, drain, resources.
@@ -568,16 +568,16 @@ fn check_common(rendered: &Rendered) -> Wiring {
     // docs/performance.md measured (under 64 MiB, a quarter of the memory limit), and a
     // request's connection may stay quiet for the whole request timeout.
     assert!(
-        args.max_connections <= 256 && args.admin_max_connections <= 64,
+        args.server.max_connections <= 256 && args.server.admin_max_connections <= 64,
         "caps above those measured: {} and {}",
-        args.max_connections,
-        args.admin_max_connections
+        args.server.max_connections,
+        args.server.admin_max_connections
     );
-    assert!(args.idle_timeout > args.request_timeout);
+    assert!(args.server.idle_timeout > args.server.request_timeout);
 
     // The certificate: --tls-cert and --tls-key are files of one mounted Secret.
-    let cert = args.tls_cert.clone().expect("--tls-cert");
-    let key = args.tls_key.clone().expect("--tls-key");
+    let cert = args.server.tls_cert.clone().expect("--tls-cert");
+    let key = args.server.tls_key.clone().expect("--tls-key");
     assert_eq!(cert.parent(), key.parent());
     let mount = container
         .volume_mounts

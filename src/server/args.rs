@@ -1,4 +1,4 @@
-//! Command-line flags of `isvc-ingress serve`.
+//! Command-line flags of the webhook server, part of `isvc-ingress serve`'s.
 //!
 //! Every `serve` flag can also come from an environment variable `ISVC_INGRESS_<FLAG>`, which
 //! is how a Deployment usually sets them. Repeatable flags read a comma-separated list from
@@ -46,9 +46,10 @@ fn parse_connection_count(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Flags of `isvc-ingress serve`.
+/// Flags of the webhook server: its listeners, serving certificate, timeouts and connection
+/// limits. `isvc-ingress serve` flattens them into its own flags.
 #[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
+pub struct ServerArgs {
     /// Address of the TLS webhook listener.
     #[arg(long, env = "ISVC_INGRESS_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
@@ -88,43 +89,6 @@ pub struct ServeArgs {
     /// PEM file of a CA: when set, clients must present a certificate it signed (mutual TLS).
     #[arg(long, env = "ISVC_INGRESS_CLIENT_CA")]
     pub client_ca: Option<PathBuf>,
-
-    /// KServe ingress configuration (ConfigMap YAML or bare ingress JSON). Used by the
-    /// admission layer.
-    #[arg(long, env = "ISVC_INGRESS_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Never contact a Kubernetes API server: serve the webhook alone on --config or the
-    /// built-in KServe default (local trials). Without it, the cluster of the in-cluster config
-    /// or kubeconfig is used for the ConfigMap watch and the reconciler; an API server that does
-    /// not answer is retried with backoff while the replica stays unready. Only when there is no
-    /// configuration at all does the webhook run alone.
-    #[arg(long, env = "ISVC_INGRESS_STANDALONE")]
-    pub standalone: bool,
-
-    /// Domain and gateway policy, and who writes the routes.
-    #[command(flatten)]
-    pub policy: crate::cli::PolicyArgs,
-
-    /// Leader election of the route reconciler (only with a cluster).
-    #[command(flatten)]
-    pub reconciler: crate::reconcile::ReconcilerArgs,
-
-    /// Namespace of KServe's `inferenceservice-config` ConfigMap.
-    #[arg(long, env = "ISVC_INGRESS_CONFIG_NAMESPACE", default_value = "kserve")]
-    pub config_namespace: String,
-
-    /// Knative's domain template (used without a cluster, or while `config-network` is absent).
-    #[command(flatten)]
-    pub knative: crate::cli::KnativeArgs,
-
-    /// Namespace of Knative Serving's `config-network` ConfigMap (watched with a cluster).
-    #[arg(
-        long,
-        env = "ISVC_INGRESS_KNATIVE_NAMESPACE",
-        default_value = crate::config::KNATIVE_SERVING_NAMESPACE
-    )]
-    pub knative_namespace: String,
 
     /// On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed.
     #[arg(long, env = "ISVC_INGRESS_SHUTDOWN_GRACE", default_value = "15s", value_parser = parse_duration)]
@@ -171,107 +135,4 @@ pub struct ServeArgs {
     /// Where the admission handler runs (blocking pool or inline on the async worker).
     #[arg(long, env = "ISVC_INGRESS_HANDLER_EXECUTION", value_enum, default_value_t = HandlerExecution::Blocking, hide = true)]
     pub handler_execution: HandlerExecution,
-
-    /// Log line format.
-    #[arg(long, env = "ISVC_INGRESS_LOG_FORMAT", value_enum, default_value_t = crate::telemetry::LogFormat::Plain)]
-    pub log_format: crate::telemetry::LogFormat,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        serve: ServeArgs,
-    }
-
-    #[test]
-    fn defaults() {
-        let cli = Cli::try_parse_from(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
-        let a = cli.serve;
-        assert_eq!(a.listen, "0.0.0.0:8443".parse().unwrap());
-        assert_eq!(a.admin_listen, "0.0.0.0:8081".parse().unwrap());
-        assert_eq!(a.shutdown_grace, Duration::from_secs(15));
-        assert_eq!(a.tls_reload_interval, Duration::from_secs(10));
-        assert_eq!(a.handshake_timeout, Duration::from_secs(10));
-        assert_eq!(a.request_timeout, Duration::from_secs(10));
-        assert_eq!(a.config_namespace, "kserve");
-        assert_eq!(a.log_format, crate::telemetry::LogFormat::Plain);
-        assert_eq!(a.handler_execution, HandlerExecution::Blocking);
-        assert_eq!(a.max_connections, 256);
-        assert_eq!(a.admin_max_connections, 64);
-        assert_eq!(a.idle_timeout, Duration::from_secs(60));
-    }
-
-    #[test]
-    fn connection_counts_are_whole_and_positive() {
-        let parse = |flag: &str, value: &str| {
-            Cli::try_parse_from(["x", "--self-signed", &format!("{flag}={value}")])
-                .map(|cli| cli.serve)
-        };
-        assert_eq!(
-            parse("--max-connections", "1000").unwrap().max_connections,
-            1000
-        );
-        assert_eq!(
-            parse("--admin-max-connections", "8")
-                .unwrap()
-                .admin_max_connections,
-            8
-        );
-        for bad in ["0", "-1", "many", "2000000"] {
-            for flag in ["--max-connections", "--admin-max-connections"] {
-                let error = parse(flag, bad).expect_err(bad).to_string();
-                assert!(error.contains(flag), "{error}");
-            }
-        }
-        assert!(parse("--idle-timeout", "0s").is_err());
-    }
-
-    #[test]
-    fn cert_flags_and_self_signed_are_exclusive() {
-        // No certificate at all parses: `cli::main` then says to use --self-signed (tests/cli.rs).
-        assert!(Cli::try_parse_from(["x"]).is_ok());
-        assert!(Cli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
-        assert!(
-            Cli::try_parse_from(["x", "--self-signed", "--tls-cert", "c", "--tls-key", "k"])
-                .is_err()
-        );
-        assert!(Cli::try_parse_from(["x", "--self-signed"]).is_ok());
-    }
-
-    #[test]
-    fn repeatable_and_duration_flags() {
-        let cli = Cli::try_parse_from([
-            "x",
-            "--self-signed",
-            "--allowed-domain",
-            "a.example.com",
-            "--allowed-domain",
-            "b.example.com,c.example.com",
-            "--allowed-gateway",
-            "istio-system/gw",
-            "--shutdown-grace",
-            "500ms",
-            "--tls-reload-interval",
-            "1m30s",
-        ])
-        .unwrap();
-        assert_eq!(
-            cli.serve.policy.allowed_domains,
-            ["a.example.com", "b.example.com", "c.example.com"]
-        );
-        assert_eq!(cli.serve.policy.allowed_gateways, ["istio-system/gw"]);
-        assert_eq!(cli.serve.shutdown_grace, Duration::from_millis(500));
-        assert_eq!(cli.serve.tls_reload_interval, Duration::from_secs(90));
-        assert!(Cli::try_parse_from(["x", "--self-signed", "--shutdown-grace", "15"]).is_err());
-        assert!(Cli::try_parse_from(["x", "--self-signed", "--shutdown-grace", "0s"]).is_ok());
-        assert!(
-            Cli::try_parse_from(["x", "--self-signed", "--tls-reload-interval", "0s"]).is_err()
-        );
-        assert!(Cli::try_parse_from(["x", "--self-signed", "--request-timeout", "0"]).is_err());
-    }
 }

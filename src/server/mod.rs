@@ -88,7 +88,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::task::JoinHandle;
 
-pub use self::args::{HandlerExecution, ServeArgs};
+pub use self::args::{HandlerExecution, ServerArgs};
 pub use self::readiness::Readiness;
 pub use self::tls::TlsError;
 pub use tokio_util::sync::CancellationToken;
@@ -189,7 +189,7 @@ impl RunningServer {
 /// The server stops when `shutdown` is cancelled (see the [module docs](self)). It never
 /// cancels `shutdown` itself; call [`shutdown::cancel_on_signals`] for SIGTERM/SIGINT.
 pub async fn start_server(
-    args: &ServeArgs,
+    args: &ServerArgs,
     handler: Arc<dyn AdmissionHandler>,
     metrics: Metrics,
     readiness: Readiness,
@@ -292,7 +292,7 @@ type StartedWebhook = (
 );
 
 async fn start_webhook(
-    args: &ServeArgs,
+    args: &ServerArgs,
     handler: Arc<dyn AdmissionHandler>,
     metrics: &Metrics,
     readiness: &Readiness,
@@ -371,7 +371,7 @@ async fn start_webhook(
 const LISTEN_BACKLOG: u32 = 1024;
 
 /// Rejects flag combinations that cannot work.
-fn check_flags(args: &ServeArgs) -> Result<(), ServerError> {
+fn check_flags(args: &ServerArgs) -> Result<(), ServerError> {
     if args.idle_timeout <= args.request_timeout {
         return Err(ServerError::Flags {
             flag: "--idle-timeout",
@@ -422,7 +422,7 @@ fn self_signed_config(
 /// `curl --cacert` can trust it. `--config`, `--config-namespace` and `--allowed-*` are not
 /// read here; the admission layer consumes them when it builds `handler`.
 pub async fn run_server(
-    args: &ServeArgs,
+    args: &ServerArgs,
     handler: Arc<dyn AdmissionHandler>,
     metrics: Metrics,
     readiness: Readiness,

@@ -19,10 +19,11 @@ use isvc_ingress::client::{self, ClientTls, Connection, HttpVersion};
 use isvc_ingress::config::KserveConfig;
 use isvc_ingress::metrics::Metrics;
 use isvc_ingress::plan::Policy;
+use isvc_ingress::serve::ServeArgs;
 use isvc_ingress::server::echo::EchoHandler;
 use isvc_ingress::server::{
     AdmissionHandler, AdmissionReply, CancellationToken, Endpoint, Readiness, RunningServer,
-    ServeArgs, start_server,
+    start_server,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -180,7 +181,7 @@ pub async fn start(handler: Arc<dyn AdmissionHandler>, extra: &[&str]) -> TestSe
     readiness.set_caches_synced(true);
     let shutdown = CancellationToken::new();
     let running = start_server(
-        &args,
+        &args.server,
         handler,
         metrics.clone(),
         readiness.clone(),

@@ -49,7 +49,7 @@ use isvc_ingress::metrics::Metrics;
 use isvc_ingress::plan::{Policy, RouteOwner};
 use isvc_ingress::server::echo::StaticAllowHandler;
 use isvc_ingress::server::{
-    AdmissionHandler, CancellationToken, HandlerExecution, Readiness, RunningServer, ServeArgs,
+    AdmissionHandler, CancellationToken, HandlerExecution, Readiness, RunningServer, ServerArgs,
     start_server,
 };
 
@@ -710,10 +710,10 @@ async fn start_in_process(
     #[derive(Parser)]
     struct ServeCli {
         #[command(flatten)]
-        serve: ServeArgs,
+        server: ServerArgs,
     }
     let execution = format!("{:?}", args.handler_execution).to_lowercase();
-    let serve = ServeCli::try_parse_from([
+    let server = ServeCli::try_parse_from([
         "isvc-ingress",
         "--self-signed",
         "--listen",
@@ -724,12 +724,18 @@ async fn start_in_process(
         &execution,
     ])
     .map_err(|e| LoadError::Usage(e.to_string()))?
-    .serve;
+    .server;
     let readiness = Readiness::new();
     readiness.set_caches_synced(true);
     let shutdown = CancellationToken::new();
-    let running =
-        start_server(&serve, handler, Metrics::new(), readiness, shutdown.clone()).await?;
+    let running = start_server(
+        &server,
+        handler,
+        Metrics::new(),
+        readiness,
+        shutdown.clone(),
+    )
+    .await?;
     Ok((running, shutdown))
 }
 
