@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{ScriptedHandler, admin_get, eventually, review, sample, start};
-use isvc_ingress::client::HttpVersion;
 use isvc_ingress::metrics::Metrics;
 use isvc_ingress::server::admin::{AdminLimits, OPENMETRICS_CONTENT_TYPE, serve_admin};
 use isvc_ingress::server::{CancellationToken, Readiness};
+use isvc_ingress_testkit::client::HttpVersion;
 
 #[tokio::test]
 async fn admin_endpoints_report_liveness_readiness_and_metrics() {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use isvc_ingress::client::HttpVersion;
+use isvc_ingress_testkit::client::HttpVersion;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;

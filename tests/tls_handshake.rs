@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{review, start_echo};
 use isvc_ingress::certs::CertificateAuthority;
-use isvc_ingress::client::{ClientTls, HttpVersion};
+use isvc_ingress_testkit::client::{ClientTls, HttpVersion};
 use tokio::io::AsyncReadExt as _;
 
 #[tokio::test]

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{Gate, ScriptedHandler, admin_get, review, sample, start, start_echo};
-use isvc_ingress::client::{ClientTls, HttpVersion};
 use isvc_ingress::server::echo::EchoHandler;
 use isvc_ingress::server::webhook::{MAX_BODY_BYTES, MAX_BYTES_IN_FLIGHT};
 use isvc_ingress::server::{AdmissionHandler, AdmissionReply, Endpoint};
+use isvc_ingress_testkit::client::{ClientTls, HttpVersion};
 use rustls::ProtocolVersion;
 
 #[tokio::test]
@@ -274,7 +274,7 @@ async fn large_bodies_wait_for_the_in_flight_byte_budget() {
     for version in [HttpVersion::Http1, HttpVersion::Http2] {
         let handler = Arc::new(HoldingHandler::default());
         let server = start(handler.clone(), &["--request-timeout", "20s"]).await;
-        let send_held = |mut conn: isvc_ingress::client::Connection| {
+        let send_held = |mut conn: isvc_ingress_testkit::client::Connection| {
             tokio::spawn(async move {
                 conn.post_json("/mutate", padded_review_with_uid("hold", MAX_BODY_BYTES))
                     .await

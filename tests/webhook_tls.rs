@@ -7,12 +7,12 @@ mod common;
 
 use bytes::Bytes;
 use common::fixture;
-use isvc_ingress::client::HttpVersion;
+use isvc_ingress_testkit::client::HttpVersion;
 use serde_json::{Value, json};
 
 /// POSTs a review and returns the `response` of the AdmissionReview answer.
 async fn review(
-    connection: &mut isvc_ingress::client::Connection,
+    connection: &mut isvc_ingress_testkit::client::Connection,
     path: &str,
     body: &Value,
 ) -> Value {

@@ -15,7 +15,6 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::TokioIo;
 use isvc_ingress::admission::{AdmissionState, Webhook};
 use isvc_ingress::certs::{CertificateAuthority, CertificateBundle};
-use isvc_ingress::client::{self, ClientTls, Connection, HttpVersion};
 use isvc_ingress::config::KserveConfig;
 use isvc_ingress::metrics::Metrics;
 use isvc_ingress::plan::Policy;
@@ -25,6 +24,7 @@ use isvc_ingress::server::{
     AdmissionHandler, AdmissionReply, CancellationToken, Endpoint, Readiness, RunningServer,
     start_server,
 };
+use isvc_ingress_testkit::client::{self, ClientTls, Connection, HttpVersion};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use serde_json::Value;

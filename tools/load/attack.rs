@@ -1,7 +1,7 @@
 //! `--attack NAME`: normal traffic during a siege of hostile clients (issue 12).
 //!
 //! Before the siege, one HTTP/2 connection is opened to the webhook port, as kube-apiserver
-//! keeps one; then `--attackers` hostile clients (see `isvc_ingress::hostile`) start on the
+//! keeps one; then `--attackers` hostile clients (see `isvc_ingress_testkit::hostile`) start on the
 //! webhook port (`--attack-port webhook`) or the admin port (`--attack-port admin`). Once they
 //! have all connected (or after 5 s), for `--duration`, a review is sent every 10 ms on that
 //! connection and a kubelet-style probe (`GET /livez` on a fresh connection) goes to the admin
@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use isvc_ingress::client::{self, ClientTls, HttpVersion};
 use isvc_ingress::duration::parse_duration;
-use isvc_ingress::hostile::{self, Attack, Siege};
+use isvc_ingress_testkit::client::{self, ClientTls, HttpVersion};
+use isvc_ingress_testkit::hostile::{self, Attack, Siege};
 use rustls::pki_types::ServerName;
 
 use crate::{Latency, LoadError, loopback_addr, new_histogram, read_file};

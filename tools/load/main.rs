@@ -42,7 +42,6 @@ mod matrix;
 mod plot;
 use hdrhistogram::Histogram;
 use isvc_ingress::admission::{AdmissionState, Webhook};
-use isvc_ingress::client::{self, ClientTls, Connection, HttpVersion};
 use isvc_ingress::config::KserveConfig;
 use isvc_ingress::duration::{format_duration, parse_duration};
 use isvc_ingress::metrics::Metrics;
@@ -52,6 +51,7 @@ use isvc_ingress::server::{
     AdmissionHandler, CancellationToken, HandlerExecution, Readiness, RunningServer, ServerArgs,
     start_server,
 };
+use isvc_ingress_testkit::client::{self, ClientTls, Connection, HttpVersion};
 
 /// Longest accepted `--duration`.
 const MAX_DURATION: Duration = Duration::from_secs(600);

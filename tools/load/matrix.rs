@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use isvc_ingress::client::HttpVersion;
+use isvc_ingress_testkit::client::HttpVersion;
 
 use super::{
     Args, InProcess, InProcessServer, Latency, LoadError, RunSettings, read_file, timed_run,
