@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod analyze;
+pub mod api_client;
 pub mod certs;
 pub mod cli;
 pub mod cluster_snapshot;

@@ -11,6 +11,7 @@ pub mod args;
 pub use args::{KnativeArgs, PolicyArgs, ServeArgs};
 
 use crate::admission::Webhook;
+use crate::api_client::{self, ApiClientArgs};
 use crate::cluster_view::{AdmissionState, HostIndex};
 use crate::config::KserveConfig;
 use crate::config_watch::Source;
@@ -69,10 +70,10 @@ fn load_config(args: &ServeArgs) -> Result<KserveConfig, ServeError> {
     Ok(config)
 }
 
-/// A client from the in-cluster or kubeconfig configuration, or None when there is none (and
-/// why, in the log). Nothing is sent to the API server yet.
-async fn cluster_client() -> Option<kube::Client> {
-    match tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, kube::Client::try_default()).await {
+/// A client from the in-cluster or kubeconfig configuration, rate-limited by `args`, or None
+/// when there is none (and why, in the log). Nothing is sent to the API server yet.
+async fn cluster_client(args: &ApiClientArgs) -> Option<kube::Client> {
+    match tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, api_client::client(args)).await {
         Ok(Ok(client)) => Some(client),
         Ok(Err(error)) => {
             tracing::info!(%error, "no Kubernetes configuration found");
@@ -212,7 +213,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let cluster = if args.standalone || args.server.self_signed {
         None
     } else {
-        cluster_client().await
+        cluster_client(&args.api_client).await
     };
     let namespace = args.config_namespace.clone();
     let Some(client) = cluster else {

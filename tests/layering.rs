@@ -30,6 +30,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "cluster_snapshot",
             "certs",
             "telemetry",
+            // The rate-limited Kubernetes client `serve` hands to the shells.
+            "api_client",
         ],
     ),
     // What the shells share: the config, policy and host index in force (admission reads it,

@@ -26,7 +26,7 @@ fn model() -> Value {
 
 fn policy(harness: &Harness, isvc: &Value, error: &isvc_ingress::reconcile::Error) -> Action {
     error_policy(
-        Arc::new(dynamic(isvc.clone())),
+        Arc::new(cached(isvc.clone())),
         error,
         harness.context.clone(),
     )

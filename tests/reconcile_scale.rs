@@ -12,6 +12,7 @@ mod scale_store;
 mod support;
 
 use isvc_ingress::reconcile::metrics::{Outcome, Verb};
+use kube::Resource;
 use reconcile_mock::{Harness, Step, apply, event_on, patch_status};
 use scale_store::{ConfigChange, Counts, Shape, Store, base_config, components_of};
 use serde_json::Value;
@@ -36,7 +37,7 @@ fn the_synthetic_store_is_the_advertised_mix() {
     assert_eq!(objects.len(), ISVCS);
     let namespaces: std::collections::BTreeSet<_> = objects
         .iter()
-        .map(|object| object.metadata.namespace.clone())
+        .map(|object| object.meta().namespace.clone())
         .collect();
     assert_eq!(namespaces.len(), NAMESPACES);
     assert_eq!(store.routes.len(), (0..ISVCS).map(routes_of).sum::<usize>());
@@ -49,7 +50,7 @@ fn the_synthetic_store_is_the_advertised_mix() {
     assert!(store.hosts.len() >= ISVCS);
     // The store's routes are valid objects, and its clock is the mock API server's.
     for object in objects.iter().take(20) {
-        let value = serde_json::to_value(object.as_ref()).unwrap();
+        let value = object.to_value().unwrap();
         for route in scale_store::plan_of(&value, &base_config()).1 {
             support::assert_valid_object(&route);
         }
@@ -171,8 +172,8 @@ async fn the_real_reconcile_makes_exactly_the_counted_requests() {
         .iter()
         .flat_map(|object| {
             let (namespace, name) = (
-                object.metadata.namespace.clone().unwrap(),
-                object.metadata.name.clone().unwrap(),
+                object.meta().namespace.clone().unwrap(),
+                object.meta().name.clone().unwrap(),
             );
             store.live_routes_of(&namespace, &name)
         })
@@ -190,7 +191,7 @@ async fn the_real_reconcile_makes_exactly_the_counted_requests() {
             patches += usize::from(decision.status_patch.is_some());
             unchanged += usize::from(calls == 0);
             assert!(decision.status_patch.iter().count() <= 1);
-            let isvc = serde_json::to_value(object.as_ref()).unwrap();
+            let isvc = object.to_value().unwrap();
             harness
                 .reconcile(&isvc, script(&decision))
                 .await

@@ -12,6 +12,11 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "isvc-ingress";
 /// Names the owning ISVC, so routes can be listed per ISVC with a label selector.
 pub const OWNER_LABEL: &str = "isvc-ingress.io/inferenceservice";
+/// kubectl's client-side apply copy of the whole object. Never copied onto our routes, whatever
+/// the disallow list says: KServe keeps it off only when the `inferenceService` key exists
+/// (reference §1.5), and on a route it would be the ISVC's copy, which a later `kubectl apply`
+/// of the route would merge against. The reconciler's cache drops it too.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Labels and annotations computed once per ISVC and copied into each route.
 #[derive(Clone)]
@@ -38,7 +43,11 @@ impl RouteMetadata {
         let annotations = isvc
             .annotations
             .iter()
-            .filter(|(key, _)| !filter.annotations.contains(key) && !key.starts_with(PREFIX))
+            .filter(|(key, _)| {
+                !filter.annotations.contains(key)
+                    && !key.starts_with(PREFIX)
+                    && key.as_str() != LAST_APPLIED_ANNOTATION
+            })
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         Self {

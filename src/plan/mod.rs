@@ -23,7 +23,7 @@ use crate::dns;
 use crate::isvc::{Component, ComponentKind, InferenceService};
 use crate::violation::Violation;
 use annotations::{UserSettings, annotation_field};
-pub use metadata::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL};
+pub use metadata::{LAST_APPLIED_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL};
 use objects::RouteObject;
 use serde::Serialize;
 use std::collections::BTreeMap;

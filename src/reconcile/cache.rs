@@ -5,6 +5,7 @@
 //! with 10,000 ISVCs a config change re-plans all of them, and scanning every route per ISVC
 //! would make that quadratic.
 
+use super::cached::CachedRoute;
 use super::decide::LiveRoute;
 use super::kinds::ManagedKind;
 use crate::plan::objects::RouteObject;
@@ -20,27 +21,23 @@ type RouteKey = (ManagedKind, String);
 
 #[derive(Debug, Default)]
 struct Routes {
-    by_owner: HashMap<Owner, BTreeMap<RouteKey, Arc<DynamicObject>>>,
+    by_owner: HashMap<Owner, BTreeMap<RouteKey, Arc<CachedRoute>>>,
     /// Which owner each (kind, namespace, name) is filed under, to move or remove it.
     owner_of: HashMap<(ManagedKind, String, String), Owner>,
-    /// Objects of a relist in progress, per kind.
-    relisting: HashMap<ManagedKind, Vec<DynamicObject>>,
+    /// Objects of a relist in progress, per kind, with the owner label each is filed under.
+    relisting: HashMap<ManagedKind, Vec<(String, Option<String>, CachedRoute)>>,
     /// Kinds whose initial list is complete.
     synced: HashSet<ManagedKind>,
 }
 
 impl Routes {
-    fn insert(&mut self, kind: ManagedKind, object: DynamicObject) {
-        let namespace = object.metadata.namespace.clone().unwrap_or_default();
-        let name = object.metadata.name.clone().unwrap_or_default();
+    /// Files a route under the ISVC its owner label names (namespace, name and label as
+    /// [`compact`] read them).
+    fn insert(&mut self, namespace: String, isvc: Option<String>, route: CachedRoute) {
+        let kind = route.kind();
+        let name = route.name().to_string();
         self.remove(kind, &namespace, &name);
-        let Some(isvc) = object
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|labels| labels.get(super::OWNER_LABEL))
-            .cloned()
-        else {
+        let Some(isvc) = isvc else {
             return;
         };
         let owner = (namespace.clone(), isvc);
@@ -49,7 +46,7 @@ impl Routes {
         self.by_owner
             .entry(owner)
             .or_default()
-            .insert((kind, name), Arc::new(object));
+            .insert((kind, name), Arc::new(route));
     }
 
     fn remove(&mut self, kind: ManagedKind, namespace: &str, name: &str) {
@@ -64,7 +61,11 @@ impl Routes {
         }
     }
 
-    fn replace_kind(&mut self, kind: ManagedKind, objects: Vec<DynamicObject>) {
+    fn replace_kind(
+        &mut self,
+        kind: ManagedKind,
+        routes: Vec<(String, Option<String>, CachedRoute)>,
+    ) {
         let stale: Vec<_> = self
             .owner_of
             .keys()
@@ -74,10 +75,23 @@ impl Routes {
         for (_, namespace, name) in stale {
             self.remove(kind, &namespace, &name);
         }
-        for object in objects {
-            self.insert(kind, object);
+        for (namespace, isvc, route) in routes {
+            self.insert(namespace, isvc, route);
         }
     }
+}
+
+/// A live route in its cached form, with the namespace and the owner label's value (the ISVC it
+/// is filed under; None when unlabelled).
+fn compact(kind: ManagedKind, object: &DynamicObject) -> (String, Option<String>, CachedRoute) {
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    let isvc = object
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(super::OWNER_LABEL))
+        .cloned();
+    (namespace, isvc, CachedRoute::new(kind, object))
 }
 
 /// The route cache. Cheap to clone.
@@ -100,7 +114,7 @@ impl RouteCache {
                 .as_ref()
                 .and_then(|types| ManagedKind::of(&types.api_version, &types.kind));
             if let Some(kind) = kind {
-                cache.insert(kind, object);
+                cache.insert(kind, &object);
             }
         }
         for kind in ManagedKind::ALL {
@@ -112,25 +126,23 @@ impl RouteCache {
     /// Applies one watcher event of `kind` (relists replace the kind's objects atomically at
     /// `InitDone`, so a reconcile never sees a half-listed kind as "routes deleted").
     pub fn apply_event(&self, kind: ManagedKind, event: &watcher::Event<DynamicObject>) {
-        let mut routes = self.write();
         match event {
             watcher::Event::Init => {
-                routes.relisting.insert(kind, Vec::new());
+                self.write().relisting.insert(kind, Vec::new());
             }
             watcher::Event::InitApply(object) => {
-                routes
-                    .relisting
-                    .entry(kind)
-                    .or_default()
-                    .push(object.clone());
+                let route = compact(kind, object);
+                self.write().relisting.entry(kind).or_default().push(route);
             }
             watcher::Event::InitDone => {
-                let objects = routes.relisting.remove(&kind).unwrap_or_default();
-                routes.replace_kind(kind, objects);
+                let mut routes = self.write();
+                let listed = routes.relisting.remove(&kind).unwrap_or_default();
+                routes.replace_kind(kind, listed);
                 routes.synced.insert(kind);
             }
-            watcher::Event::Apply(object) => routes.insert(kind, object.clone()),
+            watcher::Event::Apply(object) => self.insert(kind, object),
             watcher::Event::Delete(object) => {
+                let mut routes = self.write();
                 let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
                 let name = object.metadata.name.as_deref().unwrap_or_default();
                 routes.remove(kind, namespace, name);
@@ -140,8 +152,9 @@ impl RouteCache {
 
     /// Records an object the API server returned from an apply, so a reconcile that runs before
     /// the watch event arrives sees it.
-    pub fn insert(&self, kind: ManagedKind, object: DynamicObject) {
-        self.write().insert(kind, object);
+    pub fn insert(&self, kind: ManagedKind, object: &DynamicObject) {
+        let (namespace, isvc, route) = compact(kind, object);
+        self.write().insert(namespace, isvc, route);
     }
 
     /// Forgets a deleted route.
@@ -260,7 +273,7 @@ mod tests {
             ingress,
             &watcher::Event::Apply(route("Ingress", api, "old", "m")),
         );
-        cache.insert(ManagedKind::Service, route("Service", "v1", "svc", "m"));
+        cache.insert(ManagedKind::Service, &route("Service", "v1", "svc", "m"));
         cache.apply_event(ingress, &watcher::Event::Init);
         cache.apply_event(
             ingress,

@@ -7,6 +7,7 @@
 //! reconcile checks that this replica still holds the lease, so losing it stops writes at once.
 
 use super::cache::RouteCache;
+use super::cached::CachedInferenceService;
 use super::decide::{self, DesiredStatus, LiveRoute, Readiness, StatusUrls};
 use super::kinds::{ManagedKind, ServedKinds};
 use super::leader::Leadership;
@@ -155,12 +156,16 @@ fn now_rfc3339() -> String {
 }
 
 /// Reconciles one ISVC: the function kube-runtime's Controller calls.
-pub async fn reconcile(object: Arc<DynamicObject>, context: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    object: Arc<CachedInferenceService>,
+    context: Arc<Context>,
+) -> Result<Action, Error> {
     let started = Instant::now();
-    let namespace = object.metadata.namespace.clone().unwrap_or_default();
-    let name = object.metadata.name.clone().unwrap_or_default();
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
     let result = Reconcile {
         object: &object,
+        live_status: None,
         context: &context,
         namespace: &namespace,
         name: &name,
@@ -181,9 +186,13 @@ pub async fn reconcile(object: Arc<DynamicObject>, context: Arc<Context>) -> Res
 }
 
 /// The error policy: log, count, and retry this ISVC after its backoff. Never fatal.
-pub fn error_policy(object: Arc<DynamicObject>, error: &Error, context: Arc<Context>) -> Action {
-    let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-    let name = object.metadata.name.as_deref().unwrap_or_default();
+pub fn error_policy(
+    object: Arc<CachedInferenceService>,
+    error: &Error,
+    context: Arc<Context>,
+) -> Action {
+    let namespace = object.meta().namespace.as_deref().unwrap_or_default();
+    let name = object.meta().name.as_deref().unwrap_or_default();
     let delay = context.backoff.failed(namespace, name, error.is_conflict());
     context.metrics.failed(error.metric_label());
     tracing::warn!(
@@ -195,7 +204,9 @@ pub fn error_policy(object: Arc<DynamicObject>, error: &Error, context: Arc<Cont
 
 /// One reconcile in progress.
 struct Reconcile<'a> {
-    object: &'a DynamicObject,
+    object: &'a CachedInferenceService,
+    /// The cached `status`, read once per reconcile.
+    live_status: Option<Value>,
     context: &'a Context,
     namespace: &'a str,
     name: &'a str,
@@ -208,17 +219,18 @@ struct NotLeader;
 
 impl Reconcile<'_> {
     async fn run(mut self) -> Result<Outcome, Error> {
-        if self.object.metadata.deletion_timestamp.is_some() {
+        if self.object.meta().deletion_timestamp.is_some() {
             // The garbage collector deletes the routes through their ownerReferences.
             return Ok(Outcome::Unchanged);
         }
         let uid = self
             .object
-            .metadata
+            .meta()
             .uid
             .clone()
             .ok_or(Error::MissingMetadata("metadata.uid"))?;
-        let value = serde_json::to_value(self.object).map_err(Error::Serialize)?;
+        let mut value = self.object.to_value().map_err(Error::Serialize)?;
+        self.live_status = value.get_mut("status").map(Value::take);
         let config = self.context.state.config();
         let planned = InferenceService::from_json(&value, self.namespace)
             .map_err(|violations| violation::join(&violations))
@@ -229,7 +241,7 @@ impl Reconcile<'_> {
             });
         let created = self
             .object
-            .metadata
+            .meta()
             .creation_timestamp
             .as_ref()
             .map(|time| time.0);
@@ -304,7 +316,7 @@ impl Reconcile<'_> {
             if let Ok(value) = serde_json::to_value(&object) {
                 applied.insert(route.name.clone(), value);
             }
-            self.context.routes.insert(route.kind, object);
+            self.context.routes.insert(route.kind, &object);
         }
         for stale in &changes.delete {
             if !self.context.leadership.is_leader() {
@@ -334,10 +346,10 @@ impl Reconcile<'_> {
                     .find(|route: &&LiveRoute| {
                         route.kind == ManagedKind::HttpRoute && route.name() == name
                     })
-                    .and_then(|route| serde_json::to_value(route.object.as_ref()).ok())
+                    .and_then(|route| route.object.to_value().ok())
             })
         };
-        let (urls, kept) = StatusUrls::of(plan, self.object.data.get("status"));
+        let (urls, kept) = StatusUrls::of(plan, self.live_status.as_ref());
         if let Some(message) = plan::status::kept_message(&kept) {
             tracing::warn!(namespace = %self.namespace, name = %self.name, %message,
                 "status URLs kept as the platform wrote them");
@@ -425,10 +437,10 @@ impl Reconcile<'_> {
     /// Patches the status when it differs, and records an Event when `IngressReady` turns
     /// False for a new reason (not on every reconcile: Events are for changes).
     async fn status(&mut self, desired: &DesiredStatus) -> Result<Result<(), NotLeader>, Error> {
-        let live_status = self.object.data.get("status");
+        let live_status = self.live_status.as_ref();
         let Some(patch) = decide::status_patch(
             live_status,
-            self.object.metadata.resource_version.as_deref(),
+            self.object.meta().resource_version.as_deref(),
             desired,
             &(self.context.clock)(),
         ) else {
@@ -481,7 +493,7 @@ impl Reconcile<'_> {
             action: "Reconcile".into(),
             secondary: None,
         };
-        let reference = self.object.object_ref(&isvc_api_resource());
+        let reference = self.object.object_ref(&());
         let result = self.context.events.publish(&event, &reference).await;
         self.context.metrics.wrote("Event", Verb::Event);
         if let Err(error) = result {

@@ -2,11 +2,11 @@
 //! and the served kinds: which routes to apply, which to delete, what `IngressReady` says, and
 //! the status patch. The I/O layer ([`super::controller`]) only carries these out.
 
+use super::cached::CachedRoute;
 use super::kinds::{ManagedKind, ServedKinds};
 use crate::isvc::ComponentKind;
 use crate::plan::objects::RouteObject;
 use crate::plan::{RouteKind, RoutePlan};
-use kube::api::DynamicObject;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,24 +73,19 @@ pub use crate::field_diff::is_subset;
 #[derive(Debug, Clone)]
 pub struct LiveRoute {
     pub kind: ManagedKind,
-    pub object: Arc<DynamicObject>,
+    pub object: Arc<CachedRoute>,
 }
 
 impl LiveRoute {
     pub fn name(&self) -> &str {
-        self.object.metadata.name.as_deref().unwrap_or_default()
+        self.object.name()
     }
 
     /// Whether the ISVC with `uid` controls this route: the reconciler deletes nothing else,
     /// whatever its labels say (a label can be copied; a controller ownerReference cannot be
-    /// shared).
+    /// shared, and the API server allows one per object).
     pub fn controlled_by(&self, uid: &str) -> bool {
-        self.object
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|owner| owner.controller == Some(true) && owner.uid == uid)
+        self.object.controller_uid() == Some(uid)
     }
 }
 
@@ -142,7 +137,9 @@ pub fn route_changes(desired: &[RouteObject], live: &[LiveRoute], isvc_uid: &str
             .iter()
             .find(|candidate| candidate.kind == kind && candidate.name() == name);
         let unchanged = current.is_some_and(|current| {
-            serde_json::to_value(current.object.as_ref())
+            current
+                .object
+                .to_value()
                 .is_ok_and(|live_value| is_subset(&object, &live_value))
         });
         if !unchanged {
@@ -162,7 +159,7 @@ pub fn route_changes(desired: &[RouteObject], live: &[LiveRoute], isvc_uid: &str
             changes.delete.push(StaleRoute {
                 kind: route.kind,
                 name: route.name().to_string(),
-                uid: route.object.metadata.uid.clone(),
+                uid: route.object.uid().map(str::to_string),
             });
         }
     }

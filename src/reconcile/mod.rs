@@ -9,8 +9,10 @@
 //! [`run`] wires them into one long-running task.
 
 pub mod cache;
+pub mod cached;
 pub mod controller;
 pub mod decide;
+pub mod host_claims;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;
@@ -18,6 +20,7 @@ pub mod metrics;
 /// The host index the reconciler keeps, for admission to read ([`crate::cluster_view`]).
 pub use crate::cluster_view::HostIndex;
 pub use cache::RouteCache;
+pub use cached::{CachedInferenceService, CachedRoute};
 pub use controller::{Context, RetryBackoff, error_policy, reconcile};
 pub use kinds::{ManagedKind, ServedKinds};
 pub use leader::{LeaderConfig, Leadership, ReconcilerArgs};
@@ -25,12 +28,12 @@ pub use metrics::ReconcileMetrics;
 
 use crate::cluster_view::AdmissionState;
 use futures_util::{Stream, StreamExt, stream};
-use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -363,8 +366,9 @@ pub async fn run(
 
     // ISVCs: a reflector store for the Controller, and the host index kept current on every
     // event so the webhook sees a new holder before the reconcile even runs.
-    let isvc_resource = isvc_api_resource();
-    let writer = Writer::<DynamicObject>::new(isvc_resource.clone());
+    // The objects are cut to what routing reads as they are read off the wire
+    // (`CachedInferenceService`), before the reflector stores them.
+    let writer = Writer::<CachedInferenceService>::default();
     let reader = writer.as_reader();
     let isvc_events = {
         let (state, hosts, reader, context) = (
@@ -375,22 +379,26 @@ pub async fn run(
         );
         let mut synced = tracker.source();
         watcher(
-            Api::<DynamicObject>::all_with(client.clone(), &isvc_resource),
+            Api::<CachedInferenceService>::all(client.clone()),
             watcher::Config::default(),
         )
         .backoff(crate::watch::WatchBackoff::new())
         .reflect(writer)
         .inspect(move |event| match event {
-            Ok(watcher::Event::Apply(object)) => hosts.update_from(object, &state),
+            Ok(watcher::Event::Apply(object)) => host_claims::index_isvc(&hosts, object, &state),
             Ok(watcher::Event::Delete(object)) => {
-                let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-                let name = object.metadata.name.as_deref().unwrap_or_default();
+                let namespace = object.meta().namespace.as_deref().unwrap_or_default();
+                let name = object.meta().name.as_deref().unwrap_or_default();
                 hosts.remove(namespace, name);
                 context.backoff.succeeded(namespace, name);
             }
             Ok(watcher::Event::InitDone) => {
                 let objects = reader.state();
-                hosts.rebuild_from(objects.iter().map(|object| object.as_ref()), &state);
+                host_claims::rebuild_host_index(
+                    &hosts,
+                    objects.iter().map(|object| object.as_ref()),
+                    &state,
+                );
                 synced();
             }
             Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
@@ -400,8 +408,7 @@ pub async fn run(
         .filter(without_errors)
     };
 
-    let mut controller =
-        Controller::for_stream_with(isvc_events, reader.clone(), isvc_resource.clone());
+    let mut controller = Controller::for_stream(isvc_events, reader.clone());
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
     for kind in served.iter() {
         let cache = routes.clone();
@@ -434,7 +441,11 @@ pub async fn run(
         let (hosts, reader, state) = (hosts.clone(), reader.clone(), state.clone());
         move |()| {
             let objects = reader.state();
-            hosts.rebuild_from(objects.iter().map(|object| object.as_ref()), &state);
+            host_claims::rebuild_host_index(
+                &hosts,
+                objects.iter().map(|object| object.as_ref()),
+                &state,
+            );
         }
     };
     let replans = replans.map(hosts_on_replan);

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
 
+    /// Rate limit of the Kubernetes API client (only with a cluster).
+    #[command(flatten)]
+    pub api_client: crate::api_client::ApiClientArgs,
+
     /// Namespace of KServe's `inferenceservice-config` ConfigMap.
     #[arg(long, env = "ISVC_INGRESS_CONFIG_NAMESPACE", default_value = "kserve")]
     pub config_namespace: String,

@@ -14,7 +14,8 @@ use isvc_ingress::config::KserveConfig;
 use isvc_ingress::plan::{Policy, RouteOwner};
 use isvc_ingress::reconcile::decide::{DesiredStatus, Readiness, StatusUrls, status_patch};
 use isvc_ingress::reconcile::{
-    Context, HostIndex, Leadership, ReconcileMetrics, RouteCache, ServedKinds, reconcile,
+    CachedInferenceService, Context, HostIndex, Leadership, ReconcileMetrics, RouteCache,
+    ServedKinds, reconcile,
 };
 use kube::api::DynamicObject;
 use kube::client::Body;
@@ -210,6 +211,11 @@ fn namespaced_name(object: &Value) -> (String, String) {
     )
 }
 
+/// An ISVC as the reconciler's reflector holds it.
+pub fn cached(value: Value) -> CachedInferenceService {
+    CachedInferenceService::from_value(value).expect("an ISVC object")
+}
+
 pub fn dynamic(value: Value) -> DynamicObject {
     serde_json::from_value(value).expect("a Kubernetes object")
 }
@@ -363,7 +369,7 @@ impl Harness {
         steps: Vec<Step>,
     ) -> Result<Action, isvc_ingress::reconcile::Error> {
         let handle = self.handle.take().expect("the mock handle");
-        let object = Arc::new(dynamic(isvc.clone()));
+        let object = Arc::new(cached(isvc.clone()));
         let running = tokio::spawn(reconcile(object, self.context.clone()));
         let mut handle = serve(handle, steps).await;
         let result = tokio::select! {

@@ -1,6 +1,6 @@
 //! A synthetic cluster for the scale benchmark (`benches/reconcile_scale.rs`) and its test
 //! (`tests/reconcile_scale.rs`): N InferenceServices spread over a number of namespaces, held as
-//! the reconciler holds them (a kube-runtime reflector store of `DynamicObject`s, the
+//! the reconciler holds them (a kube-runtime reflector store of `CachedInferenceService`s, the
 //! [`RouteCache`] and the [`HostIndex`]), each with the routes and the status a settled reconcile
 //! leaves. [`Store::replan`] is what a config change costs: the host index rebuilt from every ISVC
 //! (what `reconcile::run` does on a re-plan trigger), then, for every ISVC, exactly the decisions
@@ -23,8 +23,10 @@ use isvc_ingress::plan::{self, Policy, RouteOwner, RoutePlan};
 use isvc_ingress::reconcile::decide::{
     self, DesiredStatus, LiveRoute, Readiness, RouteChanges, StatusUrls,
 };
-use isvc_ingress::reconcile::{HostIndex, ManagedKind, RouteCache, ServedKinds, isvc_api_resource};
+use isvc_ingress::reconcile::{CachedInferenceService, host_claims};
+use isvc_ingress::reconcile::{HostIndex, ManagedKind, RouteCache, ServedKinds};
 use isvc_ingress::violation;
+use kube::Resource;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::store::{Store as Reflector, Writer};
 use kube::runtime::watcher;
@@ -360,11 +362,11 @@ pub struct Store {
     pub state: Arc<AdmissionState>,
     pub served: ServedKinds,
     /// The ISVC reflector store the Controller reads (same type, same map).
-    pub isvcs: Reflector<DynamicObject>,
+    pub isvcs: Reflector<CachedInferenceService>,
     pub routes: RouteCache,
     pub hosts: HostIndex,
     /// Kept so the reflector store is owned as in the reconciler.
-    _writer: Writer<DynamicObject>,
+    _writer: Writer<CachedInferenceService>,
 }
 
 /// The build stages [`Store::build_with`] reports, in order.
@@ -385,9 +387,9 @@ impl Store {
     /// the memory benchmark reads the RSS there.
     pub fn build_with(isvcs: usize, namespaces: usize, mut after: impl FnMut(Stage)) -> Self {
         let config = base_config();
-        let mut writer = Writer::<DynamicObject>::new(isvc_api_resource());
+        let mut writer = Writer::<CachedInferenceService>::default();
         for index in 0..isvcs {
-            let object: DynamicObject =
+            let object: CachedInferenceService =
                 serde_json::from_value(settled_isvc(index, isvcs, namespaces, &config))
                     .expect("an ISVC object");
             writer.apply_watcher_event(&watcher::Event::Apply(object));
@@ -396,17 +398,21 @@ impl Store {
         after(Stage::Isvcs);
         let routes = RouteCache::with_objects(std::iter::empty());
         for object in reader.state() {
-            let value = serde_json::to_value(object.as_ref()).expect("serialises");
+            let value = object.to_value().expect("a JSON document");
             for route in plan_of(&value, &config).1 {
                 let live: DynamicObject =
                     serde_json::from_value(live_route(&route)).expect("a route object");
-                routes.insert(kind_of(&route), live);
+                routes.insert(kind_of(&route), &live);
             }
         }
         after(Stage::Routes);
         let state = Arc::new(AdmissionState::new(config, policy(), "kserve"));
         let hosts = HostIndex::new();
-        hosts.rebuild_from(reader.state().iter().map(|object| object.as_ref()), &state);
+        host_claims::rebuild_host_index(
+            &hosts,
+            reader.state().iter().map(|object| object.as_ref()),
+            &state,
+        );
         after(Stage::Hosts);
         Self {
             state,
@@ -419,11 +425,10 @@ impl Store {
     }
 
     /// Every ISVC object, by namespace and name.
-    pub fn objects(&self) -> Vec<Arc<DynamicObject>> {
+    pub fn objects(&self) -> Vec<Arc<CachedInferenceService>> {
         let mut objects = self.isvcs.state();
         objects.sort_by(|a, b| {
-            (&a.metadata.namespace, &a.metadata.name)
-                .cmp(&(&b.metadata.namespace, &b.metadata.name))
+            (&a.meta().namespace, &a.meta().name).cmp(&(&b.meta().namespace, &b.meta().name))
         });
         objects
     }
@@ -433,7 +438,7 @@ impl Store {
         self.routes
             .owned_by(namespace, name)
             .iter()
-            .map(|route| serde_json::to_value(route.object.as_ref()).expect("serialises"))
+            .map(|route| route.object.to_value().expect("a JSON document"))
             .collect()
     }
 
@@ -444,15 +449,11 @@ impl Store {
         };
         for object in self.isvcs.state() {
             size.isvcs += 1;
-            size.isvc_bytes += serde_json::to_vec(object.as_ref())
-                .expect("serialises")
-                .len();
+            size.isvc_bytes += object.document().len();
             let (namespace, name) = identity(&object);
             for route in self.routes.owned_by(&namespace, &name) {
                 size.routes += 1;
-                size.route_bytes += serde_json::to_vec(route.object.as_ref())
-                    .expect("serialises")
-                    .len();
+                size.route_bytes += route.object.document().len();
             }
         }
         size
@@ -463,13 +464,16 @@ impl Store {
     /// `self.state.replace_config(...)`.
     pub fn replan(&self) -> Counts {
         let objects = self.isvcs.state();
-        self.hosts
-            .rebuild_from(objects.iter().map(|object| object.as_ref()), &self.state);
+        host_claims::rebuild_host_index(
+            &self.hosts,
+            objects.iter().map(|object| object.as_ref()),
+            &self.state,
+        );
         self.decide_all(&objects)
     }
 
     /// The reconcile decisions alone, for every ISVC in `objects`.
-    pub fn decide_all(&self, objects: &[Arc<DynamicObject>]) -> Counts {
+    pub fn decide_all(&self, objects: &[Arc<CachedInferenceService>]) -> Counts {
         let mut counts = Counts::default();
         for object in objects {
             counts.add(&self.decide(object));
@@ -480,15 +484,18 @@ impl Store {
     /// The host index rebuild alone.
     pub fn rebuild_hosts(&self) {
         let objects = self.isvcs.state();
-        self.hosts
-            .rebuild_from(objects.iter().map(|object| object.as_ref()), &self.state);
+        host_claims::rebuild_host_index(
+            &self.hosts,
+            objects.iter().map(|object| object.as_ref()),
+            &self.state,
+        );
     }
 
     /// What `reconcile::controller::reconcile` decides for `object`, step for step (see
     /// `Reconcile::run`, `Reconcile::routes` and `Reconcile::status`), with the config in force.
-    pub fn decide(&self, object: &DynamicObject) -> Decision {
+    pub fn decide(&self, object: &CachedInferenceService) -> Decision {
         let (namespace, name) = identity(object);
-        let uid = object.metadata.uid.clone().expect("an ISVC uid");
+        let uid = object.meta().uid.clone().expect("an ISVC uid");
         let mut decision = Decision {
             namespace: namespace.clone(),
             name: name.clone(),
@@ -500,7 +507,8 @@ impl Store {
             kept: None,
             not_written: false,
         };
-        let value = serde_json::to_value(object).expect("serialises");
+        let value = object.to_value().expect("a JSON document");
+        let live_status = value.get("status");
         let config = self.state.config();
         let policy = self.state.policy();
         let planned = InferenceService::from_json(&value, &namespace)
@@ -510,7 +518,7 @@ impl Store {
                     .map(|plan| (isvc, plan))
                     .map_err(|rejection| violation::join(&rejection.violations))
             });
-        let created = object.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let created = object.meta().creation_timestamp.as_ref().map(|t| t.0);
         let hosts = planned
             .as_ref()
             .map(|(_, plan)| plan.hosts.clone())
@@ -571,12 +579,10 @@ impl Store {
                                             route.kind == ManagedKind::HttpRoute
                                                 && route.name() == route_name
                                         })
-                                        .and_then(|route| {
-                                            serde_json::to_value(route.object.as_ref()).ok()
-                                        })
+                                        .and_then(|route| route.object.to_value().ok())
                                 })
                             };
-                            let (urls, kept) = StatusUrls::of(&plan, object.data.get("status"));
+                            let (urls, kept) = StatusUrls::of(&plan, live_status);
                             decision.kept = plan::status::kept_message(&kept);
                             DesiredStatus {
                                 urls: Some(urls),
@@ -587,10 +593,9 @@ impl Store {
                 }
             }
         };
-        let live_status = object.data.get("status");
         decision.status_patch = decide::status_patch(
             live_status,
-            object.metadata.resource_version.as_deref(),
+            object.meta().resource_version.as_deref(),
             &desired,
             NOW,
         );
@@ -613,17 +618,18 @@ fn response_to_apply(object: &Value, live: &[LiveRoute]) -> Value {
     let live_status = live
         .iter()
         .find(|route| route.kind.kind() == kind && route.name() == name)
-        .and_then(|route| route.object.data.get("status").cloned());
+        .and_then(|route| route.object.to_value().ok())
+        .and_then(|mut route| route.get_mut("status").map(Value::take));
     if let Some(status) = live_status {
         response["status"] = status;
     }
     response
 }
 
-fn identity(object: &DynamicObject) -> (String, String) {
+fn identity(object: &CachedInferenceService) -> (String, String) {
     (
-        object.metadata.namespace.clone().unwrap_or_default(),
-        object.metadata.name.clone().unwrap_or_default(),
+        object.meta().namespace.clone().unwrap_or_default(),
+        object.meta().name.clone().unwrap_or_default(),
     )
 }
 
@@ -631,13 +637,13 @@ fn identity(object: &DynamicObject) -> (String, String) {
 /// reconciler's diff: for every ISVC, the desired routes under `before` and under `after`,
 /// compared as JSON. (changed or new routes, removed routes, ISVCs whose status URLs differ.)
 pub fn expected_changes(
-    objects: &[Arc<DynamicObject>],
+    objects: &[Arc<CachedInferenceService>],
     before: &KserveConfig,
     after: &KserveConfig,
 ) -> (usize, usize, usize, usize) {
     let (mut changed, mut removed, mut statuses, mut isvcs) = (0, 0, 0, 0);
     for object in objects {
-        let value = serde_json::to_value(object.as_ref()).expect("serialises");
+        let value = object.to_value().expect("a JSON document");
         let (old_plan, old_routes) = plan_of(&value, before);
         let (new_plan, new_routes) = plan_of(&value, after);
         let key = |route: &Value| (route["kind"].clone(), route["metadata"]["name"].clone());

@@ -1,0 +1,585 @@
+//! The compact forms in which the reconciler caches ISVCs and routes.
+//!
+//! Every replica caches every ISVC of the cluster and every route it manages. Held as kube's
+//! `DynamicObject`, an object takes about ten times its JSON size in memory (every small map is
+//! a `BTreeMap` node of several hundred bytes), and most of it is never read: `managedFields`,
+//! `kubectl.kubernetes.io/last-applied-configuration`, a predictor's resources, env and storage,
+//! the model status. So each object is cut on its way in, before the reflector or the route
+//! cache stores it, to the fields routing reads, and kept as compact JSON text that a reconcile
+//! parses again when it runs (microseconds per object, against a reconcile that writes over
+//! the network).
+//!
+//! What "the fields routing reads" means is fixed by the readers, and each pruning function
+//! below names the reader it serves; `tests/cached_objects.rs` proves, over every fixture and
+//! example, that the readers give the same answers on the pruned object as on the whole one.
+
+use super::kinds::ManagedKind;
+use crate::isvc::ComponentKind;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::DynamicObject;
+use kube::core::NamespaceResourceScope;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use crate::plan::LAST_APPLIED_ANNOTATION;
+
+/// An InferenceService as the reconciler caches it: the metadata kube-runtime's Controller and
+/// the reconcile read as an `ObjectMeta` (name, namespace, uid, resourceVersion, generation,
+/// creation and deletion timestamps), and the rest of what routing reads as one compact JSON
+/// document (`metadata` with name, namespace, uid, labels and annotations; `spec` and `status`
+/// cut by [`prune_spec`] and [`prune_status`]).
+///
+/// Deserialised straight from the API server's JSON (a list or a watch event), skipping
+/// `managedFields` and every other field without building it. The type is the Controller's
+/// resource (`serving.kserve.io/v1beta1`, kind `InferenceService`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedInferenceService {
+    metadata: ObjectMeta,
+    document: Box<str>,
+}
+
+impl CachedInferenceService {
+    /// Reads a whole ISVC object (as a watch event carries it). Never fails on a JSON object:
+    /// fields routing reads keep their type as written, and the planner names a wrong one.
+    ///
+    /// # Errors
+    /// `object` is not a JSON object, or a metadata field the API server types (name,
+    /// namespace, uid, resourceVersion, generation, timestamps) has another type.
+    pub fn from_value(object: Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(object)
+    }
+
+    /// The pruned object as JSON text: `metadata` (name, namespace, uid, labels, annotations),
+    /// the pruned `spec`, and the pruned `status`.
+    pub fn document(&self) -> &str {
+        &self.document
+    }
+
+    /// The pruned object as a JSON value, for the planner and the status decisions: the
+    /// document, with the metadata held as `ObjectMeta` (resourceVersion, generation,
+    /// timestamps) put back, so that reading the value again gives the same cached object.
+    ///
+    /// # Errors
+    /// Never in practice: the document is JSON this type wrote.
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        let mut value: Value = serde_json::from_str(&self.document)?;
+        if let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            let held = &self.metadata;
+            for (key, field) in [
+                (
+                    "resourceVersion",
+                    serde_json::to_value(&held.resource_version)?,
+                ),
+                ("generation", serde_json::to_value(held.generation)?),
+                (
+                    "creationTimestamp",
+                    serde_json::to_value(&held.creation_timestamp)?,
+                ),
+                (
+                    "deletionTimestamp",
+                    serde_json::to_value(&held.deletion_timestamp)?,
+                ),
+            ] {
+                if !field.is_null() {
+                    metadata.insert(key.into(), field);
+                }
+            }
+        }
+        Ok(value)
+    }
+}
+
+impl kube::Resource for CachedInferenceService {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(crate::isvc::KIND)
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("serving.kserve.io")
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("v1beta1")
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("inferenceservices")
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// The top of an ISVC as read off the wire: serde skips every other field without building it.
+#[derive(Deserialize)]
+struct WireObject {
+    #[serde(default)]
+    metadata: WireMetadata,
+    #[serde(default)]
+    spec: Value,
+    #[serde(default)]
+    status: Value,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct WireMetadata {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    resource_version: Option<String>,
+    #[serde(default)]
+    generation: Option<i64>,
+    #[serde(default)]
+    creation_timestamp: Option<Time>,
+    #[serde(default)]
+    deletion_timestamp: Option<Time>,
+    #[serde(default)]
+    labels: Option<Value>,
+    #[serde(default)]
+    annotations: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for CachedInferenceService {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireObject::deserialize(deserializer)?;
+        let metadata = wire.metadata;
+        let mut document_metadata = Map::new();
+        for (key, value) in [
+            ("name", metadata.name.clone().map(Value::String)),
+            ("namespace", metadata.namespace.clone().map(Value::String)),
+            ("uid", metadata.uid.clone().map(Value::String)),
+            ("labels", metadata.labels),
+            (
+                "annotations",
+                metadata.annotations.map(without_last_applied),
+            ),
+        ] {
+            if let Some(value) = value {
+                document_metadata.insert(key.into(), value);
+            }
+        }
+        let mut document = Map::new();
+        document.insert("metadata".into(), Value::Object(document_metadata));
+        if !wire.spec.is_null() {
+            document.insert("spec".into(), prune_spec(&wire.spec));
+        }
+        if !wire.status.is_null() {
+            document.insert("status".into(), prune_status(&wire.status));
+        }
+        Ok(Self {
+            metadata: ObjectMeta {
+                name: metadata.name,
+                namespace: metadata.namespace,
+                uid: metadata.uid,
+                resource_version: metadata.resource_version,
+                generation: metadata.generation,
+                creation_timestamp: metadata.creation_timestamp,
+                deletion_timestamp: metadata.deletion_timestamp,
+                ..ObjectMeta::default()
+            },
+            document: Value::Object(document).to_string().into_boxed_str(),
+        })
+    }
+}
+
+fn without_last_applied(annotations: Value) -> Value {
+    match annotations {
+        Value::Object(mut annotations) => {
+            annotations.remove(LAST_APPLIED_ANNOTATION);
+            Value::Object(annotations)
+        }
+        other => other,
+    }
+}
+
+/// `spec`, cut to what `InferenceService::from_json` reads (crate::isvc `component_spec`): per
+/// component (predictor, transformer, explainer) its `name` (the predictor variant),
+/// `timeout`, each container's `name` and `ports`, and each model or framework block's
+/// `protocolVersion` and `ports` (the block itself stays, even empty, because the readers look
+/// at blocks by name). A value of another type than the readers expect is kept as written, so
+/// the planner still names it.
+fn prune_spec(spec: &Value) -> Value {
+    let Some(spec) = spec.as_object() else {
+        return spec.clone();
+    };
+    let mut pruned = Map::new();
+    for kind in ComponentKind::ALL {
+        if let Some(component) = spec.get(kind.key()) {
+            pruned.insert(kind.key().into(), prune_component(component));
+        }
+    }
+    Value::Object(pruned)
+}
+
+fn prune_component(component: &Value) -> Value {
+    let Some(component) = component.as_object() else {
+        return component.clone();
+    };
+    let mut pruned = Map::new();
+    for (key, value) in component {
+        match (key.as_str(), value) {
+            ("name" | "timeout", _) => {
+                pruned.insert(key.clone(), value.clone());
+            }
+            ("containers", Value::Array(containers)) => {
+                let containers = containers
+                    .iter()
+                    .map(|container| keep_fields(container, &["name", "ports"]))
+                    .collect();
+                pruned.insert(key.clone(), Value::Array(containers));
+            }
+            ("containers", _) => {
+                pruned.insert(key.clone(), value.clone());
+            }
+            (_, Value::Object(_)) => {
+                pruned.insert(
+                    key.clone(),
+                    keep_fields(value, &["protocolVersion", "ports"]),
+                );
+            }
+            _ => {}
+        }
+    }
+    Value::Object(pruned)
+}
+
+/// `status`, cut to what the status decisions read (crate::plan::status `resolve`,
+/// crate::reconcile::decide `status_patch` and `live_readiness`, the planner's
+/// `status.deploymentMode`): `url`, `address`, `conditions` (whole: a merge patch replaces the
+/// list, so every condition is written back), `deploymentMode`, and per component its `url`,
+/// `restUrl` and `grpcUrl`.
+fn prune_status(status: &Value) -> Value {
+    let Some(status) = status.as_object() else {
+        return status.clone();
+    };
+    let mut pruned = Map::new();
+    for (key, value) in status {
+        match (key.as_str(), value) {
+            ("url" | "address" | "conditions" | "deploymentMode", _) => {
+                pruned.insert(key.clone(), value.clone());
+            }
+            ("components", Value::Object(components)) => {
+                let components = components
+                    .iter()
+                    .map(|(name, component)| {
+                        (
+                            name.clone(),
+                            keep_fields(component, &["url", "restUrl", "grpcUrl"]),
+                        )
+                    })
+                    .collect();
+                pruned.insert(key.clone(), Value::Object(components));
+            }
+            ("components", _) => {
+                pruned.insert(key.clone(), value.clone());
+            }
+            _ => {}
+        }
+    }
+    Value::Object(pruned)
+}
+
+/// An object with only `fields` (in their original order); a non-object is kept as written.
+fn keep_fields(value: &Value, fields: &[&str]) -> Value {
+    match value.as_object() {
+        Some(object) => Value::Object(
+            object
+                .iter()
+                .filter(|(key, _)| fields.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        ),
+        None => value.clone(),
+    }
+}
+
+/// A live route as the route cache keeps it: its kind, name and uid (a delete is
+/// preconditioned on the uid), the uid of its controller owner (the reconciler deletes only
+/// routes its ISVC controls), the owner label it is filed under, and the fields the reconcile
+/// compares or reads, as compact JSON ([`prune_route`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedRoute {
+    kind: ManagedKind,
+    name: Box<str>,
+    uid: Option<Box<str>>,
+    controller_uid: Option<Box<str>>,
+    document: Box<str>,
+}
+
+impl CachedRoute {
+    /// Reads a live route of `kind` (as its watcher delivers it).
+    pub fn new(kind: ManagedKind, object: &DynamicObject) -> Self {
+        let value = serde_json::to_value(object).unwrap_or(Value::Null);
+        let metadata = &object.metadata;
+        Self {
+            kind,
+            name: metadata.name.clone().unwrap_or_default().into_boxed_str(),
+            uid: metadata.uid.clone().map(String::into_boxed_str),
+            controller_uid: metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|owner| owner.controller == Some(true))
+                .map(|owner| owner.uid.clone().into_boxed_str()),
+            document: prune_route(kind, &value).to_string().into_boxed_str(),
+        }
+    }
+
+    pub fn kind(&self) -> ManagedKind {
+        self.kind
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `metadata.uid`, None for an object the API server has not stored.
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+
+    /// The uid of the ownerReference marked `controller: true`, if any.
+    pub fn controller_uid(&self) -> Option<&str> {
+        self.controller_uid.as_deref()
+    }
+
+    /// The compared fields as JSON text.
+    pub fn document(&self) -> &str {
+        &self.document
+    }
+
+    /// The compared fields as a JSON value.
+    ///
+    /// # Errors
+    /// Never in practice: the document is JSON this type wrote.
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(&self.document)
+    }
+}
+
+/// The metadata fields the API server sets and the planner never writes: a route's desired
+/// object holds none of them, so the subset comparison (crate::field_diff `is_subset`) never
+/// reads them.
+const SERVER_SET_METADATA: &[&str] = &[
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "selfLink",
+];
+
+/// A live route, cut to what the reconcile reads: everything the desired route can hold
+/// (`apiVersion`, `kind`, `metadata` without the fields the API server sets and without
+/// kubectl's last-applied copy, `spec`), and the status of an HTTPRoute (its parents'
+/// conditions decide `IngressReady`; crate::reconcile::decide `httproute_readiness`). Other
+/// kinds' status (an Ingress's load balancer) is never read. Pure.
+pub fn prune_route(kind: ManagedKind, object: &Value) -> Value {
+    let Some(object) = object.as_object() else {
+        return object.clone();
+    };
+    let mut pruned = Map::new();
+    for (key, value) in object {
+        match key.as_str() {
+            "metadata" => {
+                let metadata = match value {
+                    Value::Object(metadata) => Value::Object(
+                        metadata
+                            .iter()
+                            .filter(|(field, _)| !SERVER_SET_METADATA.contains(&field.as_str()))
+                            .map(|(field, value)| {
+                                let value = if field == "annotations" {
+                                    without_last_applied(value.clone())
+                                } else {
+                                    value.clone()
+                                };
+                                (field.clone(), value)
+                            })
+                            .collect(),
+                    ),
+                    other => other.clone(),
+                };
+                pruned.insert(key.clone(), metadata);
+            }
+            "status" if kind != ManagedKind::HttpRoute => {}
+            _ => {
+                pruned.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::Resource;
+    use serde_json::json;
+
+    #[test]
+    fn an_isvc_keeps_its_identity_and_loses_what_routing_never_reads() {
+        let cached = CachedInferenceService::from_value(json!({
+            "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {
+                "name": "m", "namespace": "ns", "uid": "u-1", "resourceVersion": "42",
+                "generation": 3, "creationTimestamp": "2024-06-01T00:00:00Z",
+                "labels": {"team": "a"},
+                "annotations": {"serving.kserve.io/deploymentMode": "Standard",
+                                LAST_APPLIED_ANNOTATION: "{\"a\": 1}"},
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+                "finalizers": ["inferenceservice.finalizers"],
+            },
+            "spec": {
+                "predictor": {
+                    "minReplicas": 1, "timeout": 30, "name": "v1",
+                    "sklearn": {"storageUri": "gs://x", "protocolVersion": "v2",
+                                "resources": {"limits": {"cpu": "1"}}},
+                    "containers": [{"name": "kserve-container", "image": "i",
+                                    "env": [{"name": "A", "value": "B"}],
+                                    "ports": [{"containerPort": 8080}]}],
+                },
+                "transformer": "not an object",
+            },
+            "status": {
+                "url": "http://m.ns.example.com", "observedGeneration": 3,
+                "address": {"url": "http://m.ns.svc.cluster.local"},
+                "components": {"predictor": {"url": "http://p", "latestCreatedRevision": "r",
+                                             "traffic": [{"percent": 100}]}},
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "modelStatus": {"transitionStatus": "UpToDate"},
+                "deploymentMode": "Standard",
+            },
+        }))
+        .unwrap();
+        assert_eq!(cached.meta().name.as_deref(), Some("m"));
+        assert_eq!(cached.meta().namespace.as_deref(), Some("ns"));
+        assert_eq!(cached.meta().uid.as_deref(), Some("u-1"));
+        assert_eq!(cached.meta().resource_version.as_deref(), Some("42"));
+        assert_eq!(cached.meta().generation, Some(3));
+        assert!(cached.meta().creation_timestamp.is_some());
+        assert!(cached.meta().managed_fields.is_none());
+        assert!(!cached.document().contains("resourceVersion"), "held once");
+        let again = CachedInferenceService::from_value(cached.to_value().unwrap()).unwrap();
+        assert_eq!(
+            again, cached,
+            "reading the value again gives the same object"
+        );
+        assert_eq!(
+            cached.to_value().unwrap(),
+            json!({
+                "metadata": {
+                    "name": "m", "namespace": "ns", "uid": "u-1", "labels": {"team": "a"},
+                    "annotations": {"serving.kserve.io/deploymentMode": "Standard"},
+                    "resourceVersion": "42", "generation": 3,
+                    "creationTimestamp": "2024-06-01T00:00:00Z",
+                },
+                "spec": {
+                    "predictor": {
+                        "timeout": 30, "name": "v1",
+                        "sklearn": {"protocolVersion": "v2"},
+                        "containers": [{"name": "kserve-container",
+                                        "ports": [{"containerPort": 8080}]}],
+                    },
+                    "transformer": "not an object",
+                },
+                "status": {
+                    "url": "http://m.ns.example.com",
+                    "address": {"url": "http://m.ns.svc.cluster.local"},
+                    "components": {"predictor": {"url": "http://p"}},
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                    "deploymentMode": "Standard",
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn the_cached_isvc_is_the_kserve_resource() {
+        assert_eq!(
+            CachedInferenceService::api_version(&()),
+            "serving.kserve.io/v1beta1"
+        );
+        assert_eq!(CachedInferenceService::kind(&()), "InferenceService");
+        assert_eq!(
+            CachedInferenceService::url_path(&(), Some("ns")),
+            "/apis/serving.kserve.io/v1beta1/namespaces/ns/inferenceservices"
+        );
+    }
+
+    #[test]
+    fn a_wrongly_typed_server_field_is_an_error_not_a_default() {
+        let error = CachedInferenceService::from_value(json!({"metadata": {"name": 7}}))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("invalid type"), "{error}");
+    }
+
+    #[test]
+    fn a_route_keeps_what_is_compared_and_its_owner() {
+        let live: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {
+                "name": "m", "namespace": "ns", "uid": "r-1", "resourceVersion": "7",
+                "generation": 1, "creationTimestamp": "2024-06-01T00:00:00Z",
+                "labels": {"app.kubernetes.io/managed-by": "isvc-ingress"},
+                "annotations": {LAST_APPLIED_ANNOTATION: "{}", "a": "b"},
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "X", "name": "x", "uid": "other"},
+                    {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+                     "name": "m", "uid": "isvc-uid", "controller": true}],
+                "managedFields": [{"manager": "isvc-ingress"}],
+            },
+            "spec": {"rules": [{"host": "m.example.com"}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}},
+        }))
+        .unwrap();
+        let cached = CachedRoute::new(ManagedKind::Ingress, &live);
+        assert_eq!(cached.kind(), ManagedKind::Ingress);
+        assert_eq!(cached.name(), "m");
+        assert_eq!(cached.uid(), Some("r-1"));
+        assert_eq!(cached.controller_uid(), Some("isvc-uid"));
+        assert_eq!(
+            cached.to_value().unwrap(),
+            json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {
+                    "name": "m", "namespace": "ns",
+                    "labels": {"app.kubernetes.io/managed-by": "isvc-ingress"},
+                    "annotations": {"a": "b"},
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "X", "name": "x", "uid": "other"},
+                        {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+                         "name": "m", "uid": "isvc-uid", "controller": true}],
+                },
+                "spec": {"rules": [{"host": "m.example.com"}]},
+            })
+        );
+    }
+
+    #[test]
+    fn an_httproute_keeps_its_status() {
+        let status = json!({"parents": [{"conditions": [{"type": "Accepted", "status": "True"}]}]});
+        let live = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                          "metadata": {"name": "m"}, "status": status});
+        assert_eq!(prune_route(ManagedKind::HttpRoute, &live)["status"], status);
+        assert!(
+            prune_route(ManagedKind::Ingress, &live)
+                .get("status")
+                .is_none()
+        );
+    }
+}
