@@ -11,19 +11,23 @@ use super::kinds::ManagedKind;
 use crate::plan::objects::RouteObject;
 use kube::api::DynamicObject;
 use kube::runtime::watcher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 /// (namespace, ISVC name) — the owner label's value within a namespace.
 type Owner = (String, String);
-/// (kind, route name) within the owner's namespace.
-type RouteKey = (ManagedKind, String);
+/// (kind, namespace, route name) of a live route.
+type RouteKey = (ManagedKind, Box<str>, Box<str>);
 
+/// Memory is per route and per ISVC at 10,000 ISVCs, so the indexes hold little: each ISVC's
+/// routes in a short sorted `Vec` (a one-entry `BTreeMap` allocates a node of eleven slots),
+/// and per route only the ISVC name it is filed under (a route's owner is in its own namespace).
 #[derive(Debug, Default)]
 struct Routes {
-    by_owner: HashMap<Owner, BTreeMap<RouteKey, Arc<CachedRoute>>>,
-    /// Which owner each (kind, namespace, name) is filed under, to move or remove it.
-    owner_of: HashMap<(ManagedKind, String, String), Owner>,
+    /// Each ISVC's routes, sorted by (kind, name).
+    by_owner: HashMap<Owner, Vec<Arc<CachedRoute>>>,
+    /// The ISVC each route is filed under, to move or remove it.
+    owner_of: HashMap<RouteKey, Box<str>>,
     /// Objects of a relist in progress, per kind, with the owner label each is filed under.
     relisting: HashMap<ManagedKind, Vec<(String, Option<String>, CachedRoute)>>,
     /// Kinds whose initial list is complete.
@@ -35,26 +39,29 @@ impl Routes {
     /// [`compact`] read them).
     fn insert(&mut self, namespace: String, isvc: Option<String>, route: CachedRoute) {
         let kind = route.kind();
-        let name = route.name().to_string();
-        self.remove(kind, &namespace, &name);
+        self.remove(kind, &namespace, route.name());
         let Some(isvc) = isvc else {
             return;
         };
-        let owner = (namespace.clone(), isvc);
-        self.owner_of
-            .insert((kind, namespace, name.clone()), owner.clone());
-        self.by_owner
-            .entry(owner)
-            .or_default()
-            .insert((kind, name), Arc::new(route));
+        self.owner_of.insert(
+            (kind, namespace.as_str().into(), route.name().into()),
+            isvc.as_str().into(),
+        );
+        let routes = self.by_owner.entry((namespace, isvc)).or_default();
+        let position = routes
+            .binary_search_by(|held| (held.kind(), held.name()).cmp(&(kind, route.name())))
+            .unwrap_or_else(|position| position);
+        routes.insert(position, Arc::new(route));
     }
 
     fn remove(&mut self, kind: ManagedKind, namespace: &str, name: &str) {
-        let key = (kind, namespace.to_string(), name.to_string());
-        if let Some(owner) = self.owner_of.remove(&key)
-            && let Some(routes) = self.by_owner.get_mut(&owner)
-        {
-            routes.remove(&(kind, name.to_string()));
+        let key: RouteKey = (kind, namespace.into(), name.into());
+        let Some(isvc) = self.owner_of.remove(&key) else {
+            return;
+        };
+        let owner = (namespace.to_string(), isvc.into_string());
+        if let Some(routes) = self.by_owner.get_mut(&owner) {
+            routes.retain(|held| !(held.kind() == kind && held.name() == name));
             if routes.is_empty() {
                 self.by_owner.remove(&owner);
             }
@@ -171,8 +178,8 @@ impl RouteCache {
             .map(|owned| {
                 owned
                     .iter()
-                    .map(|((kind, _), object)| LiveRoute {
-                        kind: *kind,
+                    .map(|object| LiveRoute {
+                        kind: object.kind(),
                         object: object.clone(),
                     })
                     .collect()

@@ -53,7 +53,10 @@ fn created(object: &CachedInferenceService) -> Option<Timestamp> {
 /// which skips what planning does not need.
 pub fn planned_hosts(object: &CachedInferenceService, state: &AdmissionState) -> Vec<String> {
     let namespace = object.meta().namespace.as_deref().unwrap_or("default");
-    let Ok((isvc, _)) = InferenceService::from_json_text(object.document(), namespace) else {
+    let Ok(document) = object.document() else {
+        return Vec::new();
+    };
+    let Ok((isvc, _)) = InferenceService::from_json_text(&document, namespace) else {
         return Vec::new();
     };
     plan::plan(&isvc, &state.config(), state.policy())

@@ -449,11 +449,11 @@ impl Store {
         };
         for object in self.isvcs.state() {
             size.isvcs += 1;
-            size.isvc_bytes += object.document().len();
+            size.isvc_bytes += object.document().expect("a document").len();
             let (namespace, name) = identity(&object);
             for route in self.routes.owned_by(&namespace, &name) {
                 size.routes += 1;
-                size.route_bytes += route.object.document().len();
+                size.route_bytes += route.object.document().expect("a document").len();
             }
         }
         size
