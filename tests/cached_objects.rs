@@ -15,6 +15,7 @@ mod support;
 
 use isvc_ingress::config::KserveConfig;
 use isvc_ingress::isvc::InferenceService;
+use isvc_ingress::plan::status::OwnUrls;
 use isvc_ingress::plan::{self, LAST_APPLIED_ANNOTATION, Policy, RouteOwner};
 use isvc_ingress::reconcile::decide::{
     self, DesiredStatus, LiveRoute, Readiness, StatusUrls, is_subset,
@@ -108,10 +109,17 @@ fn with_cluster_noise(mut object: Value) -> Value {
     metadata.insert("generation".into(), json!(2));
     metadata.insert("creationTimestamp".into(), json!("2024-06-01T00:00:00Z"));
     metadata.insert("finalizers".into(), json!(["inferenceservice.finalizers"]));
+    // isvc-ingress alone wrote status.url; KServe wrote the predictor's URL too.
     metadata.insert(
         "managedFields".into(),
         json!([{"manager": "kubectl-client-side-apply", "operation": "Update",
-                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:predictor": {}}}}]),
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:predictor": {}}}},
+               {"manager": "isvc-ingress", "operation": "Update", "subresource": "status",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:url": {},
+                    "f:components": {"f:predictor": {"f:url": {}}}}}},
+               {"manager": "manager", "operation": "Update", "subresource": "status",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {
+                    "f:components": {"f:predictor": {"f:url": {}}}}}}]),
     );
     let annotations = metadata.entry("annotations").or_insert(json!({}));
     if let Some(annotations) = annotations.as_object_mut() {
@@ -270,8 +278,8 @@ fn the_isvc_readers_read_the_same_from_the_cached_object() {
             );
             let (whole_status, pruned_status) = (whole.get("status"), pruned.get("status"));
             assert_eq!(
-                StatusUrls::of(&plan, pruned_status),
-                StatusUrls::of(&plan, whole_status),
+                StatusUrls::of(&plan, pruned_status, cached.own_urls()),
+                StatusUrls::of(&plan, whole_status, OwnUrls::of_object(&whole)),
                 "{name} under {config_name}"
             );
             assert_eq!(
@@ -283,7 +291,10 @@ fn the_isvc_readers_read_the_same_from_the_cached_object() {
                 Readiness::Ready,
                 Readiness::not_ready("HostConflict", "held by another ISVC"),
             ] {
-                for urls in [Some(StatusUrls::of(&plan, whole_status).0), None] {
+                for urls in [
+                    Some(StatusUrls::of(&plan, whole_status, OwnUrls::of_object(&whole)).0),
+                    None,
+                ] {
                     let desired = DesiredStatus {
                         urls,
                         readiness: readiness.clone(),

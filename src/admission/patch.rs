@@ -69,7 +69,8 @@ pub fn status(object: &Value, plan: &RoutePlan) -> (Patch, Vec<Disagreement>) {
         return (Patch(operations), Vec::new());
     }
     let current = object.get("status");
-    let (urls, disagreements) = crate::plan::status::resolve(plan, current);
+    let own = crate::plan::status::OwnUrls::of_object(object);
+    let (urls, disagreements) = crate::plan::status::resolve(plan, current, own);
     let mut desired = Map::new();
     if let Some(url) = &urls.url {
         desired.insert("url".into(), Value::String(url.clone()));

@@ -69,9 +69,115 @@ impl std::fmt::Display for Disagreement {
     }
 }
 
-/// The URLs to write and the disagreements found, for a plan and the live `status` (None or
-/// null when there is none yet).
-pub fn resolve(plan: &RoutePlan, live_status: Option<&Value>) -> (StatusUrls, Vec<Disagreement>) {
+/// The field manager of every write isvc-ingress makes to the cluster (server-side apply of
+/// routes, status patches, Events), as the API server records it in `metadata.managedFields`.
+pub const FIELD_MANAGER: &str = "isvc-ingress";
+
+/// The status URLs (`status.url`, `status.components.<c>.url`) that isvc-ingress wrote and no
+/// other writer has written since, read from the object's `metadata.managedFields`. Those are
+/// isvc-ingress's own earlier predictions, not the platform's: a new plan replaces them (after
+/// a config change moves every host, for example) instead of keeping them as written. A field
+/// another manager also owns (KServe wrote the same value) is the platform's. Without
+/// managedFields (files, `render`), every written URL counts as the platform's.
+///
+/// Shape: one bit per URL (bit 0 `status.url`, then one per component in
+/// [`ComponentKind::ALL`] order), so every cached ISVC carries it in one byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct OwnUrls(u8);
+
+impl OwnUrls {
+    /// From a whole object (`metadata.managedFields`).
+    pub fn of_object(object: &Value) -> Self {
+        Self::from_managed_fields(object.pointer("/metadata/managedFields"))
+    }
+
+    /// From `metadata.managedFields` (a list of entries with `manager` and `fieldsV1`).
+    pub fn from_managed_fields(managed_fields: Option<&Value>) -> Self {
+        let (mut ours, mut others) = (0, 0);
+        for entry in managed_fields
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(status) = entry.pointer("/fieldsV1/f:status") else {
+                continue;
+            };
+            let mut bits = 0;
+            if status.get("f:url").is_some() {
+                bits |= Self::URL;
+            }
+            for kind in ComponentKind::ALL {
+                let field = format!("/f:components/f:{}/f:url", kind.key());
+                if status.pointer(&field).is_some() {
+                    bits |= Self::component_bit(kind);
+                }
+            }
+            if entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER) {
+                ours |= bits;
+            } else {
+                others |= bits;
+            }
+        }
+        Self(ours & !others)
+    }
+
+    /// `metadata.managedFields` that read back as these URLs (a cache that keeps only the byte
+    /// writes them out again when it gives its object back as JSON).
+    pub fn to_managed_fields(self) -> Option<Value> {
+        if self.0 == 0 {
+            return None;
+        }
+        let mut status = serde_json::Map::new();
+        if self.url() {
+            status.insert("f:url".into(), Value::Object(serde_json::Map::new()));
+        }
+        let mut components = serde_json::Map::new();
+        for kind in ComponentKind::ALL
+            .into_iter()
+            .filter(|kind| self.component(*kind))
+        {
+            components.insert(
+                format!("f:{}", kind.key()),
+                serde_json::json!({ "f:url": {} }),
+            );
+        }
+        if !components.is_empty() {
+            status.insert("f:components".into(), Value::Object(components));
+        }
+        Some(serde_json::json!([{
+            "manager": FIELD_MANAGER, "operation": "Update", "subresource": "status",
+            "fieldsType": "FieldsV1", "fieldsV1": { "f:status": status },
+        }]))
+    }
+
+    const URL: u8 = 1;
+
+    fn component_bit(kind: ComponentKind) -> u8 {
+        match kind {
+            ComponentKind::Predictor => 2,
+            ComponentKind::Transformer => 4,
+            ComponentKind::Explainer => 8,
+        }
+    }
+
+    /// isvc-ingress alone wrote `status.url`.
+    pub fn url(self) -> bool {
+        self.0 & Self::URL != 0
+    }
+
+    /// isvc-ingress alone wrote `status.components.<kind>.url`.
+    pub fn component(self, kind: ComponentKind) -> bool {
+        self.0 & Self::component_bit(kind) != 0
+    }
+}
+
+/// The URLs to write and the disagreements found, for a plan, the live `status` (None or null
+/// when there is none yet), and the URLs isvc-ingress itself wrote last (replaced, never kept).
+pub fn resolve(
+    plan: &RoutePlan,
+    live_status: Option<&Value>,
+    own: OwnUrls,
+) -> (StatusUrls, Vec<Disagreement>) {
     let written = |pointer: &str| {
         live_status
             .and_then(|status| status.pointer(pointer))
@@ -79,8 +185,8 @@ pub fn resolve(plan: &RoutePlan, live_status: Option<&Value>) -> (StatusUrls, Ve
             .filter(|text| !text.is_empty())
     };
     let mut disagreements = Vec::new();
-    let mut keep = |field: String, planned: &str, predicted: bool, pointer: &str| {
-        let Some(written) = written(pointer) else {
+    let mut keep = |field: String, planned: &str, predicted: bool, pointer: &str, ours: bool| {
+        let Some(written) = written(pointer).filter(|_| !ours) else {
             return planned.to_string();
         };
         let why = if written == planned {
@@ -100,10 +206,10 @@ pub fn resolve(plan: &RoutePlan, live_status: Option<&Value>) -> (StatusUrls, Ve
         });
         written.to_string()
     };
-    let url = plan
-        .url
-        .as_ref()
-        .map(|url| keep("status.url".to_string(), url, plan.predicted.url, "/url"));
+    let url = plan.url.as_ref().map(|url| {
+        let field = "status.url".to_string();
+        keep(field, url, plan.predicted.url, "/url", own.url())
+    });
     let mut components = BTreeMap::new();
     for (kind, planned) in &plan.components {
         let key = kind.key();
@@ -112,6 +218,7 @@ pub fn resolve(plan: &RoutePlan, live_status: Option<&Value>) -> (StatusUrls, Ve
             &planned.url,
             plan.predicted.components,
             &format!("/components/{key}/url"),
+            own.component(*kind),
         );
         let urls = if url == planned.url {
             ComponentUrls {
@@ -175,4 +282,40 @@ pub fn kept_message(disagreements: &[Disagreement]) -> Option<String> {
         message.push_str(PREDICTION_ADVICE);
     }
     Some(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(manager: &str, status: Value) -> Value {
+        json!({"manager": manager, "operation": "Update", "subresource": "status",
+               "fieldsType": "FieldsV1", "fieldsV1": {"f:status": status}})
+    }
+
+    #[test]
+    fn own_urls_are_the_ones_isvc_ingress_alone_wrote() {
+        let managed = json!([
+            {"manager": "kubectl", "fieldsV1": {"f:spec": {}}},
+            entry(FIELD_MANAGER, json!({"f:url": {}, "f:components": {
+                "f:predictor": {"f:url": {}}, "f:transformer": {"f:url": {}}}})),
+            // KServe wrote the transformer's URL as well: it is the platform's now.
+            entry("manager", json!({"f:components": {"f:transformer": {"f:url": {}}},
+                                     "f:conditions": {}})),
+        ]);
+        let own = OwnUrls::from_managed_fields(Some(&managed));
+        assert!(own.url());
+        assert!(own.component(ComponentKind::Predictor));
+        assert!(!own.component(ComponentKind::Transformer));
+        assert!(!own.component(ComponentKind::Explainer));
+        // Written out and read back, the same URLs.
+        let again = OwnUrls::from_managed_fields(own.to_managed_fields().as_ref());
+        assert_eq!(again, own);
+        // No managedFields (a file): nothing is ours, every written URL is the platform's.
+        assert_eq!(OwnUrls::from_managed_fields(None), OwnUrls::default());
+        assert_eq!(OwnUrls::default().to_managed_fields(), None);
+        let object = json!({"metadata": {"managedFields": managed}});
+        assert_eq!(OwnUrls::of_object(&object), own);
+    }
 }

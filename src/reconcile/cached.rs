@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 
 use crate::plan::LAST_APPLIED_ANNOTATION;
+use crate::plan::status::OwnUrls;
 
 /// An InferenceService as the reconciler caches it: the metadata kube-runtime's Controller and
 /// the reconcile read as an `ObjectMeta` (name, namespace, uid, resourceVersion, generation,
@@ -38,6 +39,8 @@ use crate::plan::LAST_APPLIED_ANNOTATION;
 pub struct CachedInferenceService {
     metadata: ObjectMeta,
     document: Deflated,
+    /// The status URLs isvc-ingress alone wrote (from `managedFields`, which is not kept).
+    own_urls: OwnUrls,
 }
 
 impl CachedInferenceService {
@@ -65,9 +68,16 @@ impl CachedInferenceService {
         self.document.len()
     }
 
+    /// The status URLs isvc-ingress alone wrote, which a new plan replaces
+    /// ([`crate::plan::status::OwnUrls`]).
+    pub fn own_urls(&self) -> OwnUrls {
+        self.own_urls
+    }
+
     /// The pruned object as a JSON value, for the planner and the status decisions: the
     /// document, with the metadata held as `ObjectMeta` (resourceVersion, generation,
-    /// timestamps) put back, so that reading the value again gives the same cached object.
+    /// timestamps) put back, and `managedFields` saying which status URLs isvc-ingress wrote, so
+    /// that reading the value again gives the same cached object.
     ///
     /// # Errors
     /// Never in practice: the document is JSON this type wrote.
@@ -89,6 +99,7 @@ impl CachedInferenceService {
                     "deletionTimestamp",
                     serde_json::to_value(&held.deletion_timestamp)?,
                 ),
+                ("managedFields", self.own_urls.to_managed_fields().into()),
             ] {
                 if !field.is_null() {
                     metadata.insert(key.into(), field);
@@ -160,6 +171,8 @@ struct WireMetadata {
     labels: Option<Value>,
     #[serde(default)]
     annotations: Option<Value>,
+    #[serde(default)]
+    managed_fields: Option<Value>,
 }
 
 impl<'de> Deserialize<'de> for CachedInferenceService {
@@ -201,6 +214,7 @@ impl<'de> Deserialize<'de> for CachedInferenceService {
                 ..ObjectMeta::default()
             },
             document: Deflated::new(&Value::Object(document).to_string()),
+            own_urls: OwnUrls::from_managed_fields(metadata.managed_fields.as_ref()),
         })
     }
 }

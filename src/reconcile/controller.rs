@@ -349,7 +349,7 @@ impl Reconcile<'_> {
                     .and_then(|route| route.object.to_value().ok())
             })
         };
-        let (urls, kept) = StatusUrls::of(plan, self.live_status.as_ref());
+        let (urls, kept) = StatusUrls::of(plan, self.live_status.as_ref(), self.object.own_urls());
         if let Some(message) = plan::status::kept_message(&kept) {
             tracing::warn!(namespace = %self.namespace, name = %self.name, %message,
                 "status URLs kept as the platform wrote them");

@@ -298,8 +298,9 @@ impl StatusUrls {
     pub fn of(
         plan: &RoutePlan,
         live_status: Option<&Value>,
+        own: crate::plan::status::OwnUrls,
     ) -> (Self, Vec<crate::plan::status::Disagreement>) {
-        let (urls, disagreements) = crate::plan::status::resolve(plan, live_status);
+        let (urls, disagreements) = crate::plan::status::resolve(plan, live_status, own);
         let urls = Self {
             url: urls.url,
             address: urls.address,

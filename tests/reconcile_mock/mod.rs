@@ -410,7 +410,7 @@ pub fn planned_routes(isvc: &Value, config: &KserveConfig) -> Vec<Value> {
 pub fn settled(isvc: &Value, config: &KserveConfig, readiness: Readiness) -> Value {
     let (plan, _) = support::plan_ok_with(isvc, config, &writer_policy());
     let desired = DesiredStatus {
-        urls: Some(StatusUrls::of(&plan, None).0),
+        urls: Some(StatusUrls::of(&plan, None, Default::default()).0),
         readiness,
     };
     let patch = status_patch(None, None, &desired, NOW).expect("a status");
@@ -439,7 +439,7 @@ pub fn live_routes(isvc: &Value, config: &KserveConfig) -> Vec<Value> {
 pub fn first_status(isvc: &Value, config: &KserveConfig, readiness: Readiness) -> Value {
     let (plan, _) = support::plan_ok_with(isvc, config, &writer_policy());
     let desired = DesiredStatus {
-        urls: Some(StatusUrls::of(&plan, None).0),
+        urls: Some(StatusUrls::of(&plan, None, Default::default()).0),
         readiness,
     };
     status_patch(None, Some(RESOURCE_VERSION), &desired, NOW).expect("a status patch")

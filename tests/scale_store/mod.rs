@@ -237,7 +237,7 @@ pub fn settled_isvc(index: usize, isvcs: usize, namespaces: usize, config: &Kser
         object["metadata"]["annotations"][*key] = json!(value);
     }
     let desired = DesiredStatus {
-        urls: Some(StatusUrls::of(&plan, None).0),
+        urls: Some(StatusUrls::of(&plan, None, Default::default()).0),
         readiness: Readiness::Ready,
     };
     let patch = decide::status_patch(None, None, &desired, NOW).expect("a first status");
@@ -582,7 +582,8 @@ impl Store {
                                         .and_then(|route| route.object.to_value().ok())
                                 })
                             };
-                            let (urls, kept) = StatusUrls::of(&plan, live_status);
+                            let (urls, kept) =
+                                StatusUrls::of(&plan, live_status, object.own_urls());
                             decision.kept = plan::status::kept_message(&kept);
                             DesiredStatus {
                                 urls: Some(urls),
@@ -655,8 +656,10 @@ pub fn expected_changes(
             .iter()
             .filter(|old| !new_routes.iter().any(|new| key(new) == key(old)))
             .count();
-        let status =
-            usize::from(StatusUrls::of(&old_plan, None).0 != StatusUrls::of(&new_plan, None).0);
+        let status = usize::from(
+            StatusUrls::of(&old_plan, None, Default::default()).0
+                != StatusUrls::of(&new_plan, None, Default::default()).0,
+        );
         changed += differing;
         removed += gone;
         statuses += status;
