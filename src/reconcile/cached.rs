@@ -422,14 +422,51 @@ impl Deflated {
 /// preconditioned on the uid), the uid of its controller owner (the reconciler deletes only
 /// routes its ISVC controls), the owner label it is filed under, and the fields the reconcile
 /// compares or reads, as compact JSON ([`prune_route`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct CachedRoute {
     kind: ManagedKind,
     name: Box<str>,
     uid: Option<Box<str>>,
     controller_uid: Option<Box<str>>,
     document: Deflated,
+    /// Fingerprint of the last desired route found contained in this live copy (0: none), so
+    /// a re-plan that wants the same route again skips inflating and parsing the document. A
+    /// new live copy (a watch event) is a new `CachedRoute`, so the memo never outlives it.
+    holds: std::sync::atomic::AtomicU64,
 }
+
+impl Clone for CachedRoute {
+    fn clone(&self) -> Self {
+        Self {
+            kind: self.kind,
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            controller_uid: self.controller_uid.clone(),
+            document: self.document.clone(),
+            holds: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl PartialEq for CachedRoute {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.kind,
+            &self.name,
+            &self.uid,
+            &self.controller_uid,
+            &self.document,
+        ) == (
+            &other.kind,
+            &other.name,
+            &other.uid,
+            &other.controller_uid,
+            &other.document,
+        )
+    }
+}
+
+impl Eq for CachedRoute {}
 
 impl CachedRoute {
     /// Reads a live route of `kind` (as its watcher delivers it).
@@ -447,7 +484,34 @@ impl CachedRoute {
                 .find(|owner| owner.controller == Some(true))
                 .map(|owner| owner.uid.clone().into_boxed_str()),
             document: Deflated::new(&prune_route(kind, &value).to_string()),
+            holds: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Whether this live copy already holds `desired` (crate::field_diff `is_subset`): a route
+    /// that matches what we would apply is not written again. Remembers the last desired route
+    /// it held, by a 64-bit SipHash fingerprint of its JSON, so asking again is a hash, not a
+    /// parse.
+    pub fn holds(&self, desired: &Value) -> bool {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::Ordering;
+        let fingerprint = serde_json::to_vec(desired).map(|bytes| {
+            let mut hasher = fingerprint_keys().build_hasher();
+            hasher.write(&bytes);
+            hasher.finish().max(1)
+        });
+        if let Ok(fingerprint) = fingerprint
+            && self.holds.load(Ordering::Relaxed) == fingerprint
+        {
+            return true;
+        }
+        let held = self
+            .to_value()
+            .is_ok_and(|live| crate::field_diff::is_subset(desired, &live));
+        if let (true, Ok(fingerprint)) = (held, fingerprint) {
+            self.holds.store(fingerprint, Ordering::Relaxed);
+        }
+        held
     }
 
     pub fn kind(&self) -> ManagedKind {
@@ -488,6 +552,13 @@ impl CachedRoute {
     pub fn to_value(&self) -> Result<Value, serde_json::Error> {
         serde_json::from_str(&self.document.text()?)
     }
+}
+
+/// The process's SipHash keys for route fingerprints (random per process, like `HashMap`'s).
+fn fingerprint_keys() -> &'static std::collections::hash_map::RandomState {
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    KEYS.get_or_init(std::collections::hash_map::RandomState::new)
 }
 
 /// The metadata fields the API server sets and the planner never writes: a route's desired
@@ -731,6 +802,32 @@ mod tests {
         let mut truncated = Deflated::new(&long).0.into_vec();
         truncated.truncate(truncated.len() / 2);
         assert!(Deflated(truncated.into_boxed_slice()).text().is_err());
+    }
+
+    #[test]
+    fn a_route_remembers_the_desired_route_it_held_and_nothing_else() {
+        let live: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "m", "namespace": "ns", "uid": "u"},
+            "spec": {"type": "ExternalName", "externalName": "a.example.com"},
+        }))
+        .unwrap();
+        let cached = CachedRoute::new(ManagedKind::Service, &live);
+        let held = json!({"apiVersion": "v1", "kind": "Service",
+                          "metadata": {"name": "m", "namespace": "ns"},
+                          "spec": {"externalName": "a.example.com"}});
+        let moved = json!({"apiVersion": "v1", "kind": "Service",
+                           "metadata": {"name": "m", "namespace": "ns"},
+                           "spec": {"externalName": "b.example.com"}});
+        assert!(cached.holds(&held));
+        assert!(cached.holds(&held), "asked again");
+        assert!(!cached.holds(&moved));
+        assert!(!cached.holds(&moved), "a miss is not remembered as a hit");
+        assert!(cached.holds(&held));
+        assert!(
+            !cached.clone().holds(&moved),
+            "a clone starts without the memo"
+        );
     }
 
     #[test]

@@ -136,12 +136,7 @@ pub fn route_changes(desired: &[RouteObject], live: &[LiveRoute], isvc_uid: &str
         let current = live
             .iter()
             .find(|candidate| candidate.kind == kind && candidate.name() == name);
-        let unchanged = current.is_some_and(|current| {
-            current
-                .object
-                .to_value()
-                .is_ok_and(|live_value| is_subset(&object, &live_value))
-        });
+        let unchanged = current.is_some_and(|current| current.object.holds(&object));
         if !unchanged {
             changes.apply.push(RouteApply {
                 kind,
