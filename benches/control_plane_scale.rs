@@ -140,7 +140,7 @@ impl Cpu {
 
     fn describe(self) -> String {
         format!(
-            "{:.0} / {:.0} / {:.0}",
+            "{:.1} / {:.1} / {:.1}",
             self.apiserver, self.etcd, self.serve
         )
     }
@@ -154,6 +154,16 @@ struct WebhookLoad {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<(Vec<Duration>, usize)>,
     histogram: BTreeMap<String, f64>,
+    serve_histogram: BTreeMap<String, f64>,
+}
+
+/// `serve`'s own admission latency histogram (mutate and validate).
+fn serve_histogram(replica: &Replica) -> BTreeMap<String, f64> {
+    fleet::histogram(
+        &replica.metrics(),
+        "isvc_ingress_admission_latency_seconds",
+        |labels| matches!(labels.get("endpoint"), Some(&"mutate" | &"validate")),
+    )
 }
 
 /// What the webhooks took over one step.
@@ -166,6 +176,10 @@ struct Latency {
     p99_ms: Option<f64>,
     /// The API server's bucket bound holding p99, in s.
     p99_bucket: String,
+    /// `serve`'s own handling time (`isvc_ingress_admission_latency_seconds`, mutate and
+    /// validate), interpolated, in ms.
+    serve_p50_ms: Option<f64>,
+    serve_p99_ms: Option<f64>,
     /// Whole dry-run requests timed by the client (API server + webhooks), in ms.
     client_p50_ms: Option<f64>,
     client_p99_ms: Option<f64>,
@@ -176,11 +190,13 @@ impl Latency {
     fn describe(&self) -> String {
         let ms = |value: Option<f64>| value.map_or("—".to_owned(), |value| format!("{value:.1}"));
         format!(
-            "{} / {} ms (p99 bucket ≤ {} s; {:.0} calls); client {} / {} ms{}",
+            "{} / {} ms (p99 bucket ≤ {} s; {:.0} calls); serve {} / {} ms; client {} / {} ms{}",
             ms(self.p50_ms),
             ms(self.p99_ms),
             self.p99_bucket,
             self.calls,
+            ms(self.serve_p50_ms),
+            ms(self.serve_p99_ms),
             ms(self.client_p50_ms),
             ms(self.client_p99_ms),
             if self.errors > 0 {
@@ -193,8 +209,14 @@ impl Latency {
 }
 
 impl WebhookLoad {
-    fn start(plane: &ControlPlane, rate: f64, update_target: Option<(String, String)>) -> Self {
+    fn start(
+        plane: &ControlPlane,
+        replica: &Replica,
+        rate: f64,
+        update_target: Option<(String, String)>,
+    ) -> Self {
         let histogram = fleet::webhook_latency_histogram(plane);
+        let serve_histogram = serve_histogram(replica);
         let stop = Arc::new(AtomicBool::new(false));
         let kubeconfig = plane.admin_kubeconfig.clone();
         let stopping = stop.clone();
@@ -209,13 +231,19 @@ impl WebhookLoad {
             stop,
             thread,
             histogram,
+            serve_histogram,
         }
     }
 
-    fn finish(self, plane: &ControlPlane) -> Latency {
+    fn finish(self, plane: &ControlPlane, replica: &Replica) -> Latency {
         self.stop.store(true, Ordering::SeqCst);
         let (mut timings, errors) = self.thread.join().expect("the load thread");
         let after = fleet::webhook_latency_histogram(plane);
+        let serve_after = serve_histogram(replica);
+        let serve_ms = |quantile| {
+            fleet::interpolated_quantile(&self.serve_histogram, &serve_after, quantile)
+                .map(|s| s * 1000.0)
+        };
         let (calls, _, p99_bucket) = fleet::percentiles(&self.histogram, &after);
         timings.sort();
         let client = |quantile: f64| {
@@ -232,6 +260,8 @@ impl WebhookLoad {
             p50_ms: ms(0.5),
             p99_ms: ms(0.99),
             p99_bucket,
+            serve_p50_ms: serve_ms(0.5),
+            serve_p99_ms: serve_ms(0.99),
             client_p50_ms: client(0.5),
             client_p99_ms: client(0.99),
             errors,
@@ -316,6 +346,8 @@ async fn send(
 /// What one step (start-up, catch-up, config change) cost.
 #[derive(Debug, Default)]
 struct Step {
+    /// From the step's start until `serve` holds the lease (and may write).
+    led: Duration,
     /// From the step's start until no reconcile is pending.
     settled: Duration,
     /// Writes the API server carried out ("VERB resource" → requests).
@@ -355,11 +387,13 @@ impl Before {
         runs: f64,
         load: WebhookLoad,
     ) -> Step {
-        let (reading, moved) = fleet::settle(replica, runs, QUIET, LIMIT);
-        let latency = load.finish(plane);
+        let settled = fleet::settle(replica, runs, QUIET, LIMIT);
+        let reading = settled.reading;
+        let latency = load.finish(plane, replica);
         let requests = ApiRequests::read(plane).since(&self.requests);
         Step {
-            settled: moved.duration_since(started),
+            led: settled.led.saturating_duration_since(started),
+            settled: settled.moved.duration_since(started),
             api_writes: requests.reconciler_writes(),
             refused: requests.refused_writes(),
             serve_writes: match &self.serve {
@@ -496,9 +530,9 @@ fn measure(
         clock,
         &format!("N={isvcs}: quiet webhook latency, {quiet_seconds} s at {rate} requests/s"),
     );
-    let load = WebhookLoad::start(plane, rate, target.clone());
+    let load = WebhookLoad::start(plane, &installation.replicas[0], rate, target.clone());
     std::thread::sleep(Duration::from_secs(quiet_seconds));
-    row.quiet = load.finish(plane);
+    row.quiet = load.finish(plane, &installation.replicas[0]);
     progress(clock, &format!("N={isvcs}: quiet {}", row.quiet.describe()));
 
     // 3. Start-up with every route correct.
@@ -507,7 +541,7 @@ fn measure(
     progress(clock, &format!("N={isvcs}: start-up of a fresh serve"));
     let started = Instant::now();
     row.ready = start(plane, installation, ports);
-    let load = WebhookLoad::start(plane, rate, target.clone());
+    let load = WebhookLoad::start(plane, &installation.replicas[0], rate, target.clone());
     let replica = &installation.replicas[0];
     row.start = before.finish(plane, replica, started, isvcs as f64, load);
     let pid = replica.process.pid();
@@ -544,10 +578,15 @@ fn measure(
     );
     let started = Instant::now();
     row.catch_up_ready = start(plane, installation, ports);
-    let load = WebhookLoad::start(plane, rate, target.clone());
+    let load = WebhookLoad::start(plane, &installation.replicas[0], rate, target.clone());
     let replica = &installation.replicas[0];
+    let mut at_lease: Option<(Instant, ApiRequests)> = None;
     loop {
-        let applied: f64 = Reconciler::read(replica)
+        let reading = Reconciler::read(replica);
+        if reading.leader && at_lease.is_none() {
+            at_lease = Some((Instant::now(), ApiRequests::read(plane)));
+        }
+        let applied: f64 = reading
             .writes
             .iter()
             .filter(|(key, _)| key.starts_with("Apply "))
@@ -564,8 +603,9 @@ fn measure(
         std::thread::sleep(Duration::from_millis(100));
     }
     row.catch_up_all_exist = started.elapsed();
-    row.catch_up_requests_per_second = ApiRequests::read(plane).since(&before.requests).total()
-        / row.catch_up_all_exist.as_secs_f64();
+    let (led, at_lease) = at_lease.unwrap_or_else(|| (started, before.requests.clone()));
+    row.catch_up_requests_per_second =
+        ApiRequests::read(plane).since(&at_lease).total() / led.elapsed().as_secs_f64().max(0.001);
     row.catch_up = before.finish(plane, replica, started, isvcs as f64, load);
     assert_eq!(
         fleet::managed_routes(plane).len(),
@@ -603,7 +643,7 @@ fn measure(
             row.change_expected_statuses
         ),
     );
-    let load = WebhookLoad::start(plane, rate, target);
+    let load = WebhookLoad::start(plane, replica, rate, target);
     let started = Instant::now();
     plane.apply(&fleet::config_map(DOMAINS[next]).to_string());
     row.change = before.finish(plane, replica, started, runs, load);
@@ -677,8 +717,12 @@ fn report(rows: &[Row], plane_ready: Duration, rate: f64, quiet_seconds: u64) ->
     line("**start-up**: process start to `/readyz` 200", &|row| {
         format!("**{}**", seconds(row.ready))
     });
-    line("start-up: to no pending reconcile", &|row| {
-        format!("**{}**", seconds(row.start.settled))
+    line("start-up: to the lease / to no pending reconcile", &|row| {
+        format!(
+            "{} / **{}**",
+            seconds(row.start.led),
+            seconds(row.start.settled)
+        )
     });
     line("start-up: writes (API server / serve; refused)", &|row| {
         format!(
@@ -693,19 +737,21 @@ fn report(rows: &[Row], plane_ready: Duration, rate: f64, quiet_seconds: u64) ->
         &|row| format!("{} ({})", thousands(row.deleted), seconds(row.delete)),
     );
     line(
-        "catch-up: start to ready / **all routes exist** / settled",
+        "catch-up: start to ready / lease / **all routes exist** / settled",
         &|row| {
             format!(
-                "{} / **{}** / {}",
+                "{} / {} / **{}** / {}",
                 seconds(row.catch_up_ready),
+                seconds(row.catch_up.led),
                 seconds(row.catch_up_all_exist),
                 seconds(row.catch_up.settled)
             )
         },
     );
-    line("catch-up: API requests/s until all exist", &|row| {
-        format!("{:.0}", row.catch_up_requests_per_second)
-    });
+    line(
+        "catch-up: API requests/s from the lease until all exist",
+        &|row| format!("{:.0}", row.catch_up_requests_per_second),
+    );
     line("catch-up: writes (API server) / refused", &|row| {
         format!(
             "{} / {}",

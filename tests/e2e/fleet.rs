@@ -454,18 +454,25 @@ impl Reconciler {
     }
 }
 
+/// What [`settle`] saw.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    /// The counters once nothing was pending.
+    pub reading: Reconciler,
+    /// When the counters last moved.
+    pub moved: Instant,
+    /// When the replica was first seen holding the lease.
+    pub led: Instant,
+}
+
 /// Waits until `replica` holds the lease, has run at least `runs` reconciles as the leader,
 /// and neither its reconcile nor its write counters have moved for `quiet`: no reconcile is
-/// pending. Returns the reading and when the counters last moved. Fails after `limit`.
-pub fn settle(
-    replica: &Replica,
-    runs: f64,
-    quiet: Duration,
-    limit: Duration,
-) -> (Reconciler, Instant) {
+/// pending. Fails after `limit`.
+pub fn settle(replica: &Replica, runs: f64, quiet: Duration, limit: Duration) -> Settled {
     let started = Instant::now();
     let mut last = Reconciler::read(replica);
     let mut moved = Instant::now();
+    let mut led = last.leader.then(Instant::now);
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let now = Reconciler::read(replica);
@@ -474,9 +481,20 @@ pub fn settle(
         {
             moved = Instant::now();
         }
+        if now.leader && led.is_none() {
+            led = Some(Instant::now());
+        }
         last = now;
-        if last.leader && last.runs >= runs && moved.elapsed() >= quiet {
-            return (last, moved);
+        if let Some(led) = led
+            && last.leader
+            && last.runs >= runs
+            && moved.elapsed() >= quiet
+        {
+            return Settled {
+                reading: last,
+                moved,
+                led,
+            };
         }
         assert!(
             started.elapsed() < limit,
@@ -532,21 +550,32 @@ pub fn wait_converged(
     }
 }
 
+/// The buckets of the histogram `name` (without `_bucket`) in Prometheus text, over the
+/// samples whose labels satisfy `keep`: upper bound (s) → cumulative count, summed.
+pub fn histogram(
+    text: &str,
+    name: &str,
+    keep: impl Fn(&BTreeMap<&str, &str>) -> bool,
+) -> BTreeMap<String, f64> {
+    let bucket = format!("{name}_bucket");
+    let mut buckets: BTreeMap<String, f64> = BTreeMap::new();
+    for (series, labels, count) in text.lines().filter_map(sample) {
+        if series == bucket && keep(&labels) {
+            let bound = labels.get("le").copied().unwrap_or_default();
+            *buckets.entry(bound.to_owned()).or_default() += count;
+        }
+    }
+    buckets
+}
+
 /// `apiserver_admission_webhook_admission_duration_seconds` buckets for our ISVC webhooks:
 /// upper bound (s) → cumulative count, summed over mutating and validating.
 pub fn webhook_latency_histogram(plane: &ControlPlane) -> BTreeMap<String, f64> {
-    let text = plane.kubectl_ok(&["get", "--raw", "/metrics"]);
-    let mut buckets: BTreeMap<String, f64> = BTreeMap::new();
-    for (name, labels, count) in text.lines().filter_map(sample) {
-        if name != "apiserver_admission_webhook_admission_duration_seconds_bucket"
-            || labels.get("name") != Some(&"inferenceservices.isvc-ingress.io")
-        {
-            continue;
-        }
-        let bound = labels.get("le").copied().unwrap_or_default();
-        *buckets.entry(bound.to_owned()).or_default() += count;
-    }
-    buckets
+    histogram(
+        &plane.kubectl_ok(&["get", "--raw", "/metrics"]),
+        "apiserver_admission_webhook_admission_duration_seconds",
+        |labels| labels.get("name") == Some(&"inferenceservices.isvc-ingress.io"),
+    )
 }
 
 /// The calls between two readings of [`webhook_latency_histogram`]: (upper bound in seconds,

@@ -92,7 +92,7 @@ fn a_fleet_restarts_catches_up_and_follows_a_config_change_with_exactly_the_need
     let versions = resource_versions(&[isvcs.clone(), routes.clone()].concat());
     let requests = restart(&plane, &mut installation, || ApiRequests::read(&plane));
     let replica = &installation.replicas[0];
-    let (settled, _) = fleet::settle(replica, ISVCS as f64, QUIET, LIMIT);
+    let settled = fleet::settle(replica, ISVCS as f64, QUIET, LIMIT).reading;
     let written = ApiRequests::read(&plane).since(&requests);
     assert_eq!(
         written.reconciler_writes(),
@@ -111,7 +111,7 @@ fn a_fleet_restarts_catches_up_and_follows_a_config_change_with_exactly_the_need
     });
     assert_eq!(deleted.values().sum::<usize>(), routes.len());
     let replica = &installation.replicas[0];
-    let (settled, _) = fleet::settle(replica, ISVCS as f64, QUIET, LIMIT);
+    let settled = fleet::settle(replica, ISVCS as f64, QUIET, LIMIT).reading;
     let written = ApiRequests::read(&plane).since(&requests);
     assert_eq!(
         written.reconciler_writes(),
@@ -154,7 +154,7 @@ fn a_fleet_restarts_catches_up_and_follows_a_config_change_with_exactly_the_need
     let requests = ApiRequests::read(&plane);
     let reading = Reconciler::read(replica);
     plane.apply(&fleet::config_map("example.org").to_string());
-    let (settled, _) = fleet::settle(replica, reading.runs + ISVCS as f64, QUIET, LIMIT);
+    let settled = fleet::settle(replica, reading.runs + ISVCS as f64, QUIET, LIMIT).reading;
     let written = ApiRequests::read(&plane).since(&requests);
     let mut writes = written.reconciler_writes();
     let event_writes: f64 = ["POST events", "PATCH events"]
