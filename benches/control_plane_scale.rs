@@ -603,10 +603,18 @@ fn measure(
         std::thread::sleep(Duration::from_millis(100));
     }
     row.catch_up_all_exist = started.elapsed();
-    let (led, at_lease) = at_lease.unwrap_or_else(|| (started, before.requests.clone()));
-    row.catch_up_requests_per_second =
-        ApiRequests::read(plane).since(&at_lease).total() / led.elapsed().as_secs_f64().max(0.001);
+    // Nothing was missing (N = 0): the loop may end before the lease is seen.
+    let lease = at_lease.map(|(led, requests)| {
+        let rate = ApiRequests::read(plane).since(&requests).total()
+            / led.elapsed().as_secs_f64().max(0.001);
+        (led, rate)
+    });
     row.catch_up = before.finish(plane, replica, started, isvcs as f64, load);
+    if let Some((led, rate)) = lease {
+        // The lease came while the loop above polled, before `finish` began to watch.
+        row.catch_up.led = led.duration_since(started);
+        row.catch_up_requests_per_second = rate;
+    }
     assert_eq!(
         fleet::managed_routes(plane).len(),
         row.routes,

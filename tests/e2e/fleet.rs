@@ -359,7 +359,8 @@ impl ApiRequests {
 
     /// Every request, reads and watches included.
     pub fn total(&self) -> f64 {
-        self.0.values().sum()
+        // From +0.0: an empty `sum` of floats is -0.0, which prints as "-0".
+        self.0.values().fold(0.0, |total, count| total + count)
     }
 
     /// Write requests (every verb but GET, LIST and WATCH) to the resources the reconciler
