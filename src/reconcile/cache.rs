@@ -271,6 +271,36 @@ mod tests {
     }
 
     #[test]
+    fn listed_objects_without_api_version_and_kind_are_held_with_them() {
+        // What the API server lists for Ingresses and Services: items without type fields.
+        let listed = |name: &str| -> DynamicObject {
+            serde_json::from_value(json!({
+                "metadata": { "name": name, "namespace": "ns",
+                              "labels": { super::super::OWNER_LABEL: "m" } },
+            }))
+            .unwrap()
+        };
+        let cache = RouteCache::new();
+        for (kind, api_version, kind_name) in [
+            (ManagedKind::Ingress, "networking.k8s.io/v1", "Ingress"),
+            (ManagedKind::Service, "v1", "Service"),
+        ] {
+            cache.apply_event(kind, &watcher::Event::Init);
+            cache.apply_event(kind, &watcher::Event::InitApply(listed(kind_name)));
+            cache.apply_event(kind, &watcher::Event::InitDone);
+            cache.apply_event(kind, &watcher::Event::Apply(listed("watched")));
+            let routes = cache.owned_by("ns", "m");
+            let of_kind: Vec<_> = routes.iter().filter(|route| route.kind == kind).collect();
+            assert_eq!(of_kind.len(), 2, "the listed and the watched {kind_name}");
+            for route in of_kind {
+                let value = route.object.to_value().unwrap();
+                assert_eq!(value["apiVersion"], api_version, "{value}");
+                assert_eq!(value["kind"], kind_name, "{value}");
+            }
+        }
+    }
+
+    #[test]
     fn a_relist_replaces_a_kind_only_when_complete() {
         let cache = RouteCache::new();
         let ingress = ManagedKind::Ingress;

@@ -533,7 +533,7 @@ impl Reconcile<'_> {
         );
         self.wrote = true;
         let result = api
-            .patch_status(self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_status(self.name, &status_patch_params(), &Patch::Merge(&patch))
             .await;
         self.context
             .metrics
@@ -580,6 +580,17 @@ impl Reconcile<'_> {
             tracing::warn!(namespace = %self.namespace, name = %self.name, %error,
                 "publishing an Event failed");
         }
+    }
+}
+
+/// A status merge patch under our field manager: `managedFields` then names isvc-ingress as the
+/// writer of the URLs it wrote, which is how a later plan knows they are its own predictions
+/// ([`crate::plan::status::OwnUrls`]). Without it the API server records the client's user
+/// agent (`kube-rs`) as the manager.
+fn status_patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::control_plane::{ControlPlane, repository};
+use crate::fleet::{percentiles, webhook_latency_histogram};
 use crate::inputs::{documents, isvc_inputs, render, render_input};
 use crate::install::{NAMESPACE, SERVICE_ACCOUNT, install};
 
@@ -324,58 +325,4 @@ fn installed_as_a_user_installs_it_and_admission_goes_through_the_api_server() {
         metrics.contains("isvc_ingress_admission_requests_total"),
         "serve's /metrics"
     );
-}
-
-/// `apiserver_admission_webhook_admission_duration_seconds` buckets for our ISVC webhooks:
-/// upper bound (s) → cumulative count, summed over mutating and validating.
-fn webhook_latency_histogram(plane: &ControlPlane) -> BTreeMap<String, f64> {
-    let text = plane.kubectl_ok(&["get", "--raw", "/metrics"]);
-    let mut buckets: BTreeMap<String, f64> = BTreeMap::new();
-    for line in text.lines() {
-        if !line.starts_with("apiserver_admission_webhook_admission_duration_seconds_bucket{")
-            || !line.contains("name=\"inferenceservices.isvc-ingress.io\"")
-        {
-            continue;
-        }
-        let bound = line
-            .split("le=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap();
-        let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-        *buckets.entry(bound.to_owned()).or_default() += count;
-    }
-    buckets
-}
-
-/// (calls, p50 bound, p99 bound) of the calls between two histogram readings.
-fn percentiles(
-    before: &BTreeMap<String, f64>,
-    after: &BTreeMap<String, f64>,
-) -> (f64, String, String) {
-    let mut bounds: Vec<(f64, String, f64)> = after
-        .iter()
-        .map(|(bound, count)| {
-            let value = if bound == "+Inf" {
-                f64::INFINITY
-            } else {
-                bound.parse().unwrap()
-            };
-            (
-                value,
-                bound.clone(),
-                count - before.get(bound).copied().unwrap_or(0.0),
-            )
-        })
-        .collect();
-    bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = bounds.last().map(|bound| bound.2).unwrap_or(0.0);
-    let at = |share: f64| {
-        bounds
-            .iter()
-            .find(|bound| bound.2 >= share * total)
-            .map(|bound| bound.1.clone())
-            .unwrap_or_default()
-    };
-    (total, at(0.5), at(0.99))
 }

@@ -416,6 +416,18 @@ impl ControlPlane {
         self.apiserver = Some(apiserver);
     }
 
+    /// The process id of kube-apiserver (for its CPU time and memory in the scale benchmark).
+    #[allow(dead_code)] // benches/control_plane_scale.rs
+    pub fn apiserver_pid(&self) -> u32 {
+        self.apiserver.as_ref().expect("kube-apiserver runs").pid()
+    }
+
+    /// The process id of etcd.
+    #[allow(dead_code)] // benches/control_plane_scale.rs
+    pub fn etcd_pid(&self) -> u32 {
+        self.etcd.pid()
+    }
+
     /// Stops kube-apiserver (etcd keeps the data).
     pub fn stop_apiserver(&mut self) {
         let mut apiserver = self.apiserver.take().expect("kube-apiserver runs");

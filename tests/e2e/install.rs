@@ -224,8 +224,18 @@ impl Installation {
     /// pointed at this installation's files) plus `extra_args`, as the ServiceAccount, and waits
     /// until its `/readyz` answers 200.
     pub fn start_replica(&self, plane: &ControlPlane, extra_args: &[&str]) -> Replica {
-        let webhook_port = free_port();
-        let admin_port = free_port();
+        self.start_replica_on(plane, free_port(), free_port(), extra_args)
+    }
+
+    /// [`Self::start_replica`] on given ports: a replica restarted on the ports of the one it
+    /// replaces keeps the registered webhooks pointing at it (a Pod behind the same Service).
+    pub fn start_replica_on(
+        &self,
+        plane: &ControlPlane,
+        webhook_port: u16,
+        admin_port: u16,
+        extra_args: &[&str],
+    ) -> Replica {
         let mut args: Vec<String> = vec!["serve".into()];
         for arg in &self.deployment_args {
             let arg = if let Some(file) = arg.strip_prefix("--tls-cert=") {
@@ -250,7 +260,12 @@ impl Installation {
         args.push(format!("--listen=127.0.0.1:{webhook_port}"));
         args.push(format!("--admin-listen=127.0.0.1:{admin_port}"));
         args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
-        let log = plane.directory().join(format!("serve-{webhook_port}.log"));
+        // One log per process, also when a replica is restarted on the same ports.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let started = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = plane
+            .directory()
+            .join(format!("serve-{webhook_port}-{started}.log"));
         let process = Supervised::spawn(
             std::path::Path::new(env!("CARGO_BIN_EXE_isvc-ingress")),
             &args,
@@ -273,7 +288,9 @@ impl Installation {
             admin_port,
         };
         assert!(
-            eventually(Duration::from_secs(60), || replica.admin_status("/readyz")
+            // Generous: at 10,000 ISVCs (benches/control_plane_scale.rs) on a busy machine the
+            // initial lists take seconds.
+            eventually(Duration::from_secs(180), || replica.admin_status("/readyz")
                 == 200),
             "serve never became ready:\n{}",
             replica.process.log_tail(40)

@@ -13,8 +13,10 @@ mod analyze;
 #[path = "../analyze_fixtures/mod.rs"]
 mod analyze_fixtures;
 mod control_plane;
+mod fleet;
 mod inputs;
 mod install;
 mod reconciler;
 mod render;
 mod restart;
+mod scale;

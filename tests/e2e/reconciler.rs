@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::control_plane::{ControlPlane, eventually, repository};
+use crate::fleet::is_contained;
 use crate::inputs::render_input;
 use crate::install::{NAMESPACE, Replica, install};
 
@@ -64,24 +65,6 @@ fn identity(object: &Value) -> (String, String) {
             .unwrap_or_default()
             .to_owned(),
     )
-}
-
-/// Every field of `planned` is in `live` with the same value (the API server adds defaults,
-/// status and metadata of its own).
-fn is_contained(planned: &Value, live: &Value) -> bool {
-    match (planned, live) {
-        (Value::Object(planned), Value::Object(live)) => planned
-            .iter()
-            .all(|(key, value)| live.get(key).is_some_and(|live| is_contained(value, live))),
-        (Value::Array(planned), Value::Array(live)) => {
-            planned.len() == live.len()
-                && planned
-                    .iter()
-                    .zip(live)
-                    .all(|(planned, live)| is_contained(planned, live))
-        }
-        _ => planned == live,
-    }
 }
 
 /// Waits until the routes of `name` in the cluster are exactly the planned ones, each holding

@@ -149,6 +149,8 @@ pub fn patch_status(namespace: &str, name: &str, body: Value) -> Step {
         ),
     );
     step.content_type = Some("application/merge-patch+json");
+    // Under our field manager, so managedFields names isvc-ingress as the URLs' writer.
+    step.query = pairs(&[("fieldManager", "isvc-ingress")]);
     step.body = Some(body);
     step.response = json!({ "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
                             "metadata": { "name": name, "namespace": namespace } });

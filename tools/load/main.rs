@@ -73,7 +73,7 @@ struct Args {
     #[arg(long, default_value = "localhost")]
     server_name: String,
     /// PEM CA that signed the server certificate (not needed in the in-process modes).
-    #[arg(long, required_unless_present_any = ["in_process_echo", "in_process_webhook", "compare", "matrix"])]
+    #[arg(long, required_unless_present_any = ["in_process_echo", "in_process_webhook", "compare", "matrix", "plot_rss"])]
     cacert: Option<PathBuf>,
     /// Request body file; default: a small InferenceService CREATE AdmissionReview.
     #[arg(long)]
@@ -135,6 +135,13 @@ struct Args {
     /// With `--matrix`: also draw latency percentiles against concurrency into this SVG file.
     #[arg(long, requires = "matrix")]
     plot: Option<PathBuf>,
+    /// Instead of a load run: draw the memory plot of docs/performance.md from the rows
+    /// (JSON lines) `benches/control_plane_scale.rs` wrote, into the SVG file `--rss-svg`.
+    #[arg(long, requires = "rss_svg")]
+    plot_rss: Option<PathBuf>,
+    /// With `--plot-rss`: the SVG file to write.
+    #[arg(long, requires = "plot_rss")]
+    rss_svg: Option<PathBuf>,
     #[command(flatten)]
     attack: attack::AttackArgs,
 }
@@ -790,7 +797,33 @@ fn read_file(path: &PathBuf) -> Result<Bytes, LoadError> {
         })
 }
 
+/// `--plot-rss`: reads the benchmark's rows and draws them.
+fn plot_rss(rows: &std::path::Path, svg: &std::path::Path) -> Result<(), LoadError> {
+    let text = read_file(&rows.to_path_buf())?;
+    let rows: Vec<plot::RssRow> = String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .map(|(index, line)| {
+            serde_json::from_str(line).map_err(|error| {
+                LoadError::Usage(format!(
+                    "{} line {}: not a row of the scale benchmark: {error}",
+                    rows.display(),
+                    index + 1
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    plot::rss_against_isvcs(&rows, svg).map_err(|message| LoadError::Write {
+        path: svg.to_path_buf(),
+        message,
+    })
+}
+
 async fn run(args: Args) -> Result<(), LoadError> {
+    if let (Some(rows), Some(svg)) = (&args.plot_rss, &args.rss_svg) {
+        return plot_rss(rows, svg);
+    }
     check_bounds(&args)?;
     let body = match &args.body {
         Some(path) => read_file(path)?,

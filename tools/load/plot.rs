@@ -121,6 +121,108 @@ pub(crate) fn latency_against_concurrency(rows: &[MatrixRow], path: &Path) -> Re
     root.present().map_err(|e| error(&e))
 }
 
+/// One size of the real-control-plane scale benchmark (`benches/control_plane_scale.rs`, a
+/// JSON line of its `CONTROL_PLANE_SCALE_ROWS` file): `serve`'s memory once its caches hold
+/// `isvcs` ISVCs and their routes.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct RssRow {
+    pub isvcs: usize,
+    /// VmRSS, MiB.
+    pub rss_mib: f64,
+    /// VmHWM (peak RSS), MiB.
+    pub hwm_mib: f64,
+}
+
+/// Reads one memory figure, in MiB, from a row.
+type Memory = fn(&RssRow) -> f64;
+
+/// The memory plot of docs/performance.md: `serve`'s VmRSS and VmHWM against the ISVCs it
+/// caches, linear axes from zero (the slope is the point), and the target (4 MiB per
+/// 1,000 ISVCs from the RSS at the smallest size) as a dashed line.
+pub(crate) fn rss_against_isvcs(rows: &[RssRow], path: &Path) -> Result<(), String> {
+    let error = |error: &dyn std::fmt::Display| error.to_string();
+    let (Some(first), Some(last)) = (
+        rows.iter().min_by_key(|row| row.isvcs),
+        rows.iter().max_by_key(|row| row.isvcs),
+    ) else {
+        return Err("no measurements to plot".to_owned());
+    };
+    let max_isvcs = (last.isvcs.max(1) as f64) * 1.05;
+    let target = |isvcs: f64| first.rss_mib + 4.0 * (isvcs - first.isvcs as f64) / 1000.0;
+    let max_mib = rows
+        .iter()
+        .map(|row| row.rss_mib.max(row.hwm_mib))
+        .fold(target(max_isvcs), f64::max)
+        * 1.1;
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| error(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "isvc-ingress serve: memory against InferenceServices cached (real kube-apiserver)",
+            ("sans-serif", 20),
+        )
+        .margin(16)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..max_isvcs, 0f64..max_mib)
+        .map_err(|e| error(&e))?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .x_desc("InferenceServices (with their routes)")
+        .y_desc("resident memory (MiB)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()
+        .map_err(|e| error(&e))?;
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|row| row.isvcs);
+    let series: [(&str, Memory, RGBColor); 2] = [
+        ("VmRSS after start-up", |row| row.rss_mib, COLOURS[1]),
+        ("VmHWM (peak) after start-up", |row| row.hwm_mib, COLOURS[2]),
+    ];
+    for (label, read, colour) in series {
+        let points: Vec<(f64, f64)> = sorted
+            .iter()
+            .map(|row| (row.isvcs as f64, read(row)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+            .map_err(|e| error(&e))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|point| Circle::new(point, 4, colour.filled())),
+            )
+            .map_err(|e| error(&e))?;
+    }
+    let dashes = DashedLineSeries::new(
+        [
+            (first.isvcs as f64, target(first.isvcs as f64)),
+            (max_isvcs, target(max_isvcs)),
+        ],
+        8,
+        6,
+        COLOURS[0].stroke_width(1),
+    );
+    chart
+        .draw_series(dashes)
+        .map_err(|e| error(&e))?
+        .label("target: 4 MiB per 1,000 ISVCs")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], COLOURS[0].stroke_width(1)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| error(&e))?;
+    root.present().map_err(|e| error(&e))
+}
+
 /// Latency ticks at 1, 2 and 5 times each power of ten between `low` and `high`: few enough to
 /// read on a logarithmic axis, where plotters' own ticks crowd each decade.
 fn one_two_five(low: f64, high: f64) -> Vec<f64> {

@@ -154,3 +154,51 @@ fn the_matrix_measures_every_endpoint_and_protocol_and_draws_the_plot() {
         assert!(svg.contains(text), "the plot lacks {text:?}");
     }
 }
+
+#[test]
+fn the_memory_plot_is_drawn_from_the_scale_benchmark_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rss.jsonl");
+    let svg = dir.path().join("rss.svg");
+    std::fs::write(
+        &rows,
+        concat!(
+            r#"{"isvcs":0,"routes":0,"rss_mib":14.2,"hwm_mib":15.0}"#,
+            "\n",
+            r#"{"isvcs":1000,"routes":1540,"rss_mib":30.5,"hwm_mib":41.0}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let output = load(&[
+        "--plot-rss",
+        rows.to_str().unwrap(),
+        "--rss-svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(200)]);
+    for label in [
+        "VmRSS after start-up",
+        "VmHWM (peak) after start-up",
+        "target: 4 MiB per 1,000 ISVCs",
+        "InferenceServices",
+    ] {
+        assert!(text.contains(label), "the plot lacks {label:?}");
+    }
+
+    // A line that is not a row is refused with its line number, and nothing is drawn.
+    std::fs::write(&rows, "{\"isvcs\":0}\n").unwrap();
+    let svg = dir.path().join("none.svg");
+    let output = load(&[
+        "--plot-rss",
+        rows.to_str().unwrap(),
+        "--rss-svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 1: not a row"), "{stderr}");
+    assert!(!svg.exists());
+}
