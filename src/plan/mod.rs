@@ -75,6 +75,16 @@ impl RouteOwner {
         }
     }
 
+    /// Whether isvc-ingress writes the `IngressReady` condition of an ISVC whose plan has routes
+    /// of `kind`. With `kserve`, KServe's controller writes `IngressReady` for every ISVC it
+    /// reconciles (from its own routes, `Stopped` when stopped, True for cluster-local), so
+    /// isvc-ingress writes it only for the DomainMappings it makes: two writers with different
+    /// rules would undo each other on every reconcile (KServe updates the whole status when it
+    /// differs from its own; seen against KServe v0.19.0, docs/kserve-differential.md).
+    pub fn writes_ingress_ready(self, kind: RouteKind) -> bool {
+        self == Self::IsvcIngress || kind == RouteKind::DomainMapping
+    }
+
     /// Whether isvc-ingress writes objects of this kind.
     pub fn writes(self, kind: &str) -> bool {
         match self {

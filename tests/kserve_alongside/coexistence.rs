@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::audit::{Audit, Write, audit, count_by_object_and_writer, written_by_both};
 use crate::control_plane::{ControlPlane, Supervised, binaries, eventually};
+use crate::differential::flatten;
 use crate::inputs::render_input;
 use crate::install::{Installation, install};
 use crate::kserve::{
@@ -115,6 +116,36 @@ pub fn ingress_ready_sequences(versions: &[Value]) -> BTreeMap<String, Vec<Strin
     sequences
 }
 
+/// The fields that changed between the last few successive versions of each ISVC in
+/// `versions`, for a failure message.
+fn last_changes(versions: &[Value]) -> String {
+    let mut text = String::new();
+    for pair in versions.windows(2).rev().take(6) {
+        let (before, after) = (&pair[0], &pair[1]);
+        if before["metadata"]["name"] != after["metadata"]["name"] {
+            continue;
+        }
+        let mut old = std::collections::BTreeMap::new();
+        let mut new = std::collections::BTreeMap::new();
+        flatten("status", &before["status"], &mut old);
+        flatten("status", &after["status"], &mut new);
+        let mut changed: Vec<String> = old
+            .keys()
+            .chain(new.keys())
+            .filter(|key| old.get(*key) != new.get(*key) && !key.ends_with("lastTransitionTime"))
+            .map(|key| format!("{key}: {:?} -> {:?}", old.get(key), new.get(key)))
+            .collect();
+        changed.dedup();
+        text.push_str(&format!(
+            "\n  {} {}: {}",
+            after["metadata"]["name"],
+            after["metadata"]["resourceVersion"],
+            changed.join("; ")
+        ));
+    }
+    text
+}
+
 fn host_of(url: &str) -> &str {
     url.split("://")
         .nth(1)
@@ -160,8 +191,9 @@ pub fn served_hosts(plane: &ControlPlane, namespace: &str, uid: &str) -> Vec<Str
 /// What the status of the stored ISVC `name` should say, and whether it does: `Ok(())` or the
 /// first disagreement. External: every URL's host is served by KServe's routes; cluster-local:
 /// `status.url` is the cluster-local address; stopped: `IngressReady` False `Stopped`. Always:
-/// `status.url` equals the URL isvc-ingress's webhook annotated and render plans, and
-/// `status.address.url` names a Service that exists.
+/// `status.url` equals the URL isvc-ingress's webhook annotated and render plans; unless
+/// stopped (KServe then deletes the Services and keeps the address), `status.address.url`
+/// names a Service that exists.
 pub fn agrees(plane: &ControlPlane, name: &str, config_file: &str) -> Result<(), String> {
     let isvc = plane
         .get("inferenceservice", Some(MODELS), name)
@@ -179,13 +211,6 @@ pub fn agrees(plane: &ControlPlane, name: &str, config_file: &str) -> Result<(),
             plan["url"]
         ));
     }
-    let address = status["address"]["url"]
-        .as_str()
-        .ok_or("no status.address.url")?;
-    let service = host_of(address).split('.').next().unwrap_or_default();
-    if plane.get("service", Some(MODELS), service).is_none() {
-        return Err(format!("status.address.url {address} names no Service"));
-    }
     let stopped = isvc["metadata"]["annotations"]["serving.kserve.io/stop"] == "true";
     let cluster_local =
         isvc["metadata"]["labels"]["networking.kserve.io/visibility"] == "cluster-local";
@@ -195,6 +220,13 @@ pub fn agrees(plane: &ControlPlane, name: &str, config_file: &str) -> Result<(),
         } else {
             Err(format!("stopped, IngressReady {}", ingress_ready(&isvc)))
         };
+    }
+    let address = status["address"]["url"]
+        .as_str()
+        .ok_or("no status.address.url")?;
+    let service = host_of(address).split('.').next().unwrap_or_default();
+    if plane.get("service", Some(MODELS), service).is_none() {
+        return Err(format!("status.address.url {address} names no Service"));
     }
     if !ingress_ready(&isvc).starts_with("True") {
         return Err(format!("IngressReady {}", ingress_ready(&isvc)));
@@ -269,7 +301,7 @@ pub fn cluster(ingress: &Value, serve_args: &[&str]) -> Cluster {
         }),
         "isvc-ingress never planned with KServe's config (expected url {planned})"
     );
-    let manager = start_manager(&plane);
+    let manager = start_manager(&plane, &json!({"team": "red"}));
     let watch = IsvcWatch::start(&plane);
     Cluster {
         plane,
@@ -319,19 +351,25 @@ impl Cluster {
             .collect()
     }
 
-    /// A quiet `duration`: nothing is written by anyone, and `IngressReady` of no ISVC changes.
+    /// A quiet `duration`: nothing is written by anyone (Lease renewals aside: leader election
+    /// and the API server's identity renew theirs every few seconds), and no ISVC changes.
     pub fn quiet(&self, duration: Duration) {
         let writes_before = self.audit.writes().len();
         let versions_before = self.watch.versions().len();
         std::thread::sleep(duration);
-        let writes = self.audit.writes()[writes_before..].to_vec();
+        let writes: Vec<Write> = self.audit.writes()[writes_before..]
+            .iter()
+            .filter(|write| !write.object.starts_with("leases "))
+            .cloned()
+            .collect();
         let counts = count_by_object_and_writer(&writes);
         eprintln!("writes during a quiet {duration:?}: {counts:?}");
         assert!(
             counts.is_empty(),
             "objects were written during a quiet {duration:?} (object, writer: writes): {counts:?}; \
-             written by both controllers: {:?}",
-            written_by_both(&writes)
+             written by both controllers: {:?}; the last ISVC changes: {}",
+            written_by_both(&writes),
+            last_changes(&self.watch.versions()[versions_before..])
         );
         let versions = self.watch.versions()[versions_before..].to_vec();
         assert!(

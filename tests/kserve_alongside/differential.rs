@@ -97,7 +97,7 @@ fn show(value: Option<&Value>) -> String {
 }
 
 /// `value` as (path, leaf) pairs: `spec.rules[0].host` -> `"m.example.com"`.
-fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+pub fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (key, value) in map {
@@ -261,7 +261,7 @@ pub fn run_setup(setup: &Setup) -> Vec<Outcome> {
     let config_file = plane.directory().join("inferenceservice-config.json");
     std::fs::write(&config_file, config_map.to_string()).unwrap();
     let config_file = config_file.display().to_string();
-    let mut manager = start_manager(&plane);
+    let mut manager = start_manager(&plane, &json!({}));
     let scratch = "differential-scratch";
     plane.namespace(scratch);
 

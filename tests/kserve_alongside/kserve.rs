@@ -134,8 +134,9 @@ pub struct Manager {
 /// manager has no flag to turn its webhook server off), metrics and probes off, a free webhook
 /// port. Waits until its InferenceService controller runs and its webhook answers, then
 /// registers KServe's InferenceService defaulter and validator
-/// (`config/webhook/manifests.yaml`) by URL, and waits until the API server calls them.
-pub fn start_manager(plane: &ControlPlane) -> Manager {
+/// (`config/webhook/manifests.yaml`) by URL, and waits until the API server calls them (a
+/// dry-run probe with `probe_labels`, which the domain template may read).
+pub fn start_manager(plane: &ControlPlane, probe_labels: &Value) -> Manager {
     let scratch = plane.directory().join("kserve-manager");
     let certificates = scratch.join("k8s-webhook-server/serving-certs");
     let ca_bundle = webhook_certificates(
@@ -217,7 +218,7 @@ pub fn start_manager(plane: &ControlPlane) -> Manager {
     let probe = json!({
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": {"name": "probe", "namespace": KSERVE_NAMESPACE},
+        "metadata": {"name": "probe", "namespace": KSERVE_NAMESPACE, "labels": probe_labels},
         "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}}}},
     })
     .to_string();

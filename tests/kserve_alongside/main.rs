@@ -21,3 +21,4 @@ mod inputs;
 mod install;
 #[allow(dead_code)]
 mod kserve;
+mod takeover;
