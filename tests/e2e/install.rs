@@ -290,12 +290,13 @@ impl Installation {
 }
 
 /// A new webhook configuration takes effect some time after it is created, and nothing says
-/// when (kubernetes#54712): dry-run a probe ISVC until our annotation shows.
+/// when (kubernetes#54712): dry-run a probe ISVC until our annotation shows. The probe carries a
+/// label `team`, which the KServe-alongside suite's domain template reads.
 fn wait_until_the_webhook_is_called(plane: &ControlPlane) {
     let probe = json!({
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": {"name": "probe", "namespace": "kserve"},
+        "metadata": {"name": "probe", "namespace": "kserve", "labels": {"team": "probe"}},
         "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}}}},
     })
     .to_string();

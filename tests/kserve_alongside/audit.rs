@@ -108,6 +108,19 @@ pub fn count_by_object_and_writer(writes: &[Write]) -> BTreeMap<(String, String,
     counts
 }
 
+/// The successful writes of KServe and isvc-ingress in `namespace`, one line per (object,
+/// writer, verb) with its count, for the test's report.
+pub fn controller_writes(writes: &[Write], namespace: &str) -> String {
+    let in_namespace = format!(" {namespace}/");
+    count_by_object_and_writer(writes)
+        .into_iter()
+        .filter(|((object, writer, _), _)| {
+            object.contains(&in_namespace) && (writer == "kserve" || writer == "isvc-ingress")
+        })
+        .map(|((object, writer, verb), count)| format!("  {object}: {writer} {verb} x{count}\n"))
+        .collect()
+}
+
 /// Objects that more than one controller (isvc-ingress, KServe) wrote in `writes`: where two
 /// controllers could undo each other.
 pub fn written_by_both(writes: &[Write]) -> Vec<String> {
