@@ -30,6 +30,9 @@ use std::collections::BTreeMap;
 
 /// Cluster domain of Service addresses (KServe reads it from resolv.conf; `cluster.local` is
 /// the Kubernetes default).
+/// The field manager of every write isvc-ingress makes (server-side apply, status patch) and
+/// its Event reporter; the status mutator tells isvc-ingress's own status writes by it.
+pub const FIELD_MANAGER: &str = "isvc-ingress";
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 pub const CLUSTER_LOCAL: &str = "cluster-local";
 /// Standard-mode visibility label (reference §3.1).

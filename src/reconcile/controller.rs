@@ -451,7 +451,14 @@ impl Reconcile<'_> {
         );
         self.wrote = true;
         let result = api
-            .patch_status(self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_status(
+                self.name,
+                &PatchParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(&patch),
+            )
             .await;
         self.context
             .metrics

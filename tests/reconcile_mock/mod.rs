@@ -148,6 +148,7 @@ pub fn patch_status(namespace: &str, name: &str, body: Value) -> Step {
         ),
     );
     step.content_type = Some("application/merge-patch+json");
+    step.query = pairs(&[("fieldManager", "isvc-ingress")]);
     step.body = Some(body);
     step.response = json!({ "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
                             "metadata": { "name": name, "namespace": namespace } });
