@@ -13,7 +13,7 @@
 #
 # Usage: scripts/kserve-manager.sh       build if needed, then print the kserve-<v> directory
 # Needs Go 1.26 or newer (https://go.dev/doc/install) and the Go module proxy; a cold build
-# takes tens of minutes on 2 cores (docs/testing.md gives the measured time).
+# takes minutes on 2 cores (docs/testing.md gives the measured times).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 module=$root/tests/control-plane/kserve

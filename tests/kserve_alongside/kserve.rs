@@ -36,7 +36,7 @@ pub fn kserve_version() -> String {
 }
 
 /// The cache directory of `scripts/kserve-manager.sh`: `bin/manager`, `crd/`, `runtimes/`.
-/// Built on first use (tens of minutes once per version and machine), then reused; fails the
+/// Built on first use (minutes, once per version and machine), then reused; fails the
 /// test, saying what to install, where Go or the module proxy is missing.
 pub fn kserve_cache() -> &'static Path {
     static CACHE: OnceLock<PathBuf> = OnceLock::new();

@@ -3,7 +3,7 @@
 //! (`differential`), both controllers together with `--route-owner kserve` (`coexistence`), and
 //! isvc-ingress taking the routes over (`takeover`). docs/testing.md describes the suite.
 //!
-//! KServe's manager is built from its Go module by `scripts/kserve-manager.sh` (tens of minutes
+//! KServe's manager is built from its Go module by `scripts/kserve-manager.sh` (minutes,
 //! once per version), so these tests are `#[ignore]`d: plain `cargo test` and `.ci/run` skip
 //! them, and `scripts/kserve-alongside.sh` builds what they need and runs them.
 
