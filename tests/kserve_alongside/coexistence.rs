@@ -356,9 +356,11 @@ impl Cluster {
 
     /// A quiet `duration` with nothing changed by the test: no ISVC changes more than twice (a
     /// controller may finish settling a status late: one writer's last step is not a fight),
-    /// no route is written by anyone, no object is written by both controllers (the ping-pong this looks
-    /// for), and no object more than twice (KServe's requeues also update a Deployment and its
-    /// HPA now and then; Lease renewals are left out). Returns the writes it saw.
+    /// no route is written by anyone, and no object is written by both controllers (the
+    /// ping-pong this looks for). One controller's own repeats are printed, not judged: KServe's
+    /// requeues update a Deployment and its HPA every few seconds in some states (seen after
+    /// cluster-local with HTTPRoutes, 3 times in 20 s, with no write of isvc-ingress). Lease
+    /// renewals are left out. Returns the writes it saw.
     pub fn quiet(&self, duration: Duration) -> Vec<Write> {
         let writes_before = self.audit.writes().len();
         let versions_before = self.watch.versions().len();
@@ -378,13 +380,11 @@ impl Cluster {
                     .any(|kind| object.starts_with(kind))
             })
             .collect();
-        let repeated: Vec<_> = counts.iter().filter(|(_, count)| **count > 2).collect();
         let both = written_by_both(&writes);
         assert!(
-            routed.is_empty() && repeated.is_empty() && both.is_empty(),
-            "during a quiet {duration:?}: routes written {routed:?}, objects written \
-             more than twice {repeated:?}, written by both controllers {both:?}; the last ISVC \
-             changes: {}",
+            routed.is_empty() && both.is_empty(),
+            "during a quiet {duration:?}: routes written {routed:?}, written by both \
+             controllers {both:?}; the last ISVC changes: {}",
             last_changes(&self.watch.versions()[versions_before..])
         );
         let versions = self.watch.versions()[versions_before..].to_vec();
