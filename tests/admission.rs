@@ -666,3 +666,58 @@ fn a_host_another_isvc_holds_is_refused_naming_the_holder() {
         Outcome::Allowed
     );
 }
+
+/// With `--route-owner isvc-ingress`, a status write by another writer (KServe's manager,
+/// `fieldManager: manager`) that turns `IngressReady` True keeps the False isvc-ingress wrote,
+/// and `Ready` follows it; isvc-ingress's own write (`fieldManager: isvc-ingress`) and any write
+/// with `--route-owner kserve` keep their condition as written.
+#[test]
+fn status_mutator_keeps_our_ingress_ready_over_another_writers_with_isvc_ingress_as_owner() {
+    let refused = json!({"type": "IngressReady", "status": "False", "reason": "NotAllowedByListeners",
+                         "message": "InferenceService no listener allows it",
+                         "lastTransitionTime": "2026-11-22T02:02:00Z"});
+    let mut review = fixture("isvc-status-update.json");
+    review["request"]["oldObject"]["status"]["conditions"] = json!([refused.clone()]);
+    review["request"]["object"]["status"]["conditions"] = json!([
+        {"type": "IngressReady", "status": "True", "lastTransitionTime": "2026-11-22T02:03:00Z"},
+        {"type": "PredictorReady", "status": "True", "lastTransitionTime": "2026-11-22T02:01:00Z"},
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-22T02:03:00Z"},
+    ]);
+    assert_eq!(review["request"]["options"]["fieldManager"], "manager");
+    let answer = send(
+        &webhook_with(KserveConfig::shipped(), ours()),
+        Endpoint::Mutate,
+        &review,
+    );
+    let conditions = patched(&review, &answer)["status"]["conditions"].clone();
+    assert_eq!(
+        conditions,
+        json!([
+            refused,
+            {"type": "PredictorReady", "status": "True", "lastTransitionTime": "2026-11-22T02:01:00Z"},
+            {"type": "Ready", "status": "False", "reason": "NotAllowedByListeners",
+             "message": "InferenceService no listener allows it",
+             "lastTransitionTime": "2026-11-22T02:02:00Z"},
+        ])
+    );
+
+    let written = review["request"]["object"]["status"]["conditions"].clone();
+    let mut ours_written = review.clone();
+    ours_written["request"]["options"]["fieldManager"] = json!("isvc-ingress");
+    for (case, webhook, review) in [
+        (
+            "isvc-ingress's own write",
+            webhook_with(KserveConfig::shipped(), ours()),
+            &ours_written,
+        ),
+        ("KServe owns the routes", webhook(), &review),
+    ] {
+        let answer = send(&webhook, Endpoint::Mutate, review);
+        let conditions = if answer.outcome == Outcome::Patched {
+            patched(review, &answer)["status"]["conditions"].clone()
+        } else {
+            review["request"]["object"]["status"]["conditions"].clone()
+        };
+        assert_eq!(conditions, written, "{case}");
+    }
+}

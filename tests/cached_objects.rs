@@ -288,8 +288,9 @@ fn the_isvc_readers_read_the_same_from_the_cached_object() {
                 "{name}"
             );
             for readiness in [
-                Readiness::Ready,
-                Readiness::not_ready("HostConflict", "held by another ISVC"),
+                Some(Readiness::Ready),
+                Some(Readiness::not_ready("HostConflict", "held by another ISVC")),
+                None,
             ] {
                 for urls in [
                     Some(StatusUrls::of(&plan, whole_status, OwnUrls::of_object(&whole)).0),

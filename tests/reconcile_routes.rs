@@ -519,7 +519,9 @@ async fn with_kserve_as_route_owner_only_the_status_and_domain_mappings_are_writ
             ServedKinds::all(),
             kserve_owns.clone(),
         );
-        let status = first_status(&isvc, &config, Readiness::Ready);
+        // The URLs only: KServe writes `IngressReady` for the routes it writes.
+        let status = first_status_with(&isvc, &config, None);
+        assert!(status["status"].get("conditions").is_none(), "{status}");
         harness
             .reconcile(&isvc, vec![patch_status("ns", "m", status)])
             .await
@@ -538,4 +540,58 @@ async fn with_kserve_as_route_owner_only_the_status_and_domain_mappings_are_writ
         )
         .await
         .expect("reconciled");
+}
+
+/// With `--route-owner kserve`, `IngressReady` is KServe's for the routes KServe writes: whatever
+/// it says (False while an HTTPRoute has no parent status, `Stopped` without our message, True
+/// for cluster-local) is left as written. Against KServe v0.19.0 the reconciler's own True
+/// (it reads no route KServe writes) and KServe's False undid each other about 100 times a
+/// minute (tests/kserve_alongside, `coexistence::..._with_httproutes`).
+#[tokio::test]
+async fn with_kserve_as_route_owner_ingress_ready_stays_as_kserve_wrote_it() {
+    use isvc_ingress::plan::{Policy, RouteOwner};
+    let kserve_owns = Policy {
+        route_owner: RouteOwner::Kserve,
+        ..Policy::default()
+    };
+    let kserve_says = [
+        (
+            gateway_api(),
+            model(),
+            Readiness::not_ready("ParentStatusNotAvailable", "Transformer HttpRouteNotReady"),
+        ),
+        (
+            standard(),
+            annotated(model(), json!({ "serving.kserve.io/stop": "true" })),
+            Readiness::not_ready("Stopped", ""),
+        ),
+        (
+            gateway_api(),
+            labelled(
+                model(),
+                json!({ "networking.kserve.io/visibility": "cluster-local" }),
+            ),
+            Readiness::Ready,
+        ),
+        (
+            standard(),
+            model(),
+            Readiness::not_ready("Anything", "KServe's"),
+        ),
+    ];
+    for (config, isvc, readiness) in kserve_says {
+        let mut isvc = settled(&isvc, &config, Readiness::Ready);
+        let written = first_status(&model(), &config, readiness);
+        isvc["status"]["conditions"] = written["status"]["conditions"].clone();
+        let mut harness = Harness::with_policy(
+            config.clone(),
+            vec![],
+            ServedKinds::all(),
+            kserve_owns.clone(),
+        );
+        harness
+            .reconcile(&isvc, vec![])
+            .await
+            .unwrap_or_else(|error| panic!("{isvc}: {error}"));
+    }
 }

@@ -377,7 +377,9 @@ fn host_conflicts(
 }
 
 /// The status mutator: whoever writes the status, its URLs say what the routes serve. An ISVC
-/// that does not plan (the config changed under it) keeps its status as written.
+/// that does not plan (the config changed under it) keeps its status as written. With
+/// `--route-owner isvc-ingress`, another writer's `IngressReady` gives way to the one
+/// isvc-ingress wrote ([`patch::keep_ingress_ready`]).
 fn status(request: &Request, state: &AdmissionState) -> Answer {
     let object = match object(request) {
         Ok(object) => object,
@@ -401,6 +403,24 @@ fn status(request: &Request, state: &AdmissionState) -> Answer {
             for disagreement in &disagreements {
                 state.count_kept_url(&disagreement.field);
             }
+            let mut patch = patch;
+            if state.policy().route_owner == plan::RouteOwner::IsvcIngress
+                && !written_by_isvc_ingress(request)
+            {
+                let old = request
+                    .old_object
+                    .as_ref()
+                    .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+                // Against the object as the URL operations leave it, so both apply in turn.
+                let mut patched = object.clone();
+                if json_patch::patch(&mut patched, &patch).is_ok() {
+                    let kept = patch::keep_ingress_ready(
+                        old.as_ref().and_then(|old| old.get("status")),
+                        patched.get("status"),
+                    );
+                    patch.0.extend(kept.0);
+                }
+            }
             Answer::Allow {
                 patch: Some(patch),
                 warnings: Vec::new(),
@@ -408,6 +428,15 @@ fn status(request: &Request, state: &AdmissionState) -> Answer {
         }
         Err(_) => Answer::allow(),
     }
+}
+
+/// Whether the request is a write of isvc-ingress's reconciler: its `fieldManager`.
+fn written_by_isvc_ingress(request: &Request) -> bool {
+    request
+        .options
+        .as_ref()
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .is_some_and(|options| options["fieldManager"] == plan::FIELD_MANAGER)
 }
 
 /// Refuses an `inferenceservice-config` whose routing keys KServe would choke on.

@@ -120,6 +120,82 @@ pub fn status(object: &Value, plan: &RoutePlan) -> (Patch, Vec<Disagreement>) {
     (Patch(operations), disagreements)
 }
 
+/// `IngressReady` as isvc-ingress last wrote it, kept through another writer's status write
+/// (`--route-owner isvc-ingress`): the operations that put the old object's `IngressReady`
+/// back into `status.conditions` of the new one where the writer changed it, and, when it is
+/// False, make `Ready` False with its reason and message (Knative's condition sets: `Ready` is
+/// True only when every dependent condition is).
+///
+/// Why: with its routes disabled, KServe's controller says `IngressReady=True` on every
+/// reconcile, while isvc-ingress says False for a route its Gateway refused. Each write woke the
+/// other controller: against KServe v0.19.0, 101 status writes in 30 s, alternating
+/// (tests/kserve_alongside, `takeover::isvc_ingress_writes_every_httproute...`). Kept here, the
+/// other writer's update changes nothing, so no watch event wakes anyone.
+pub fn keep_ingress_ready(old_status: Option<&Value>, new_status: Option<&Value>) -> Patch {
+    const INGRESS_READY: &str = "IngressReady";
+    let conditions = |status: Option<&Value>| {
+        status
+            .and_then(|status| status.get("conditions"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let position = |conditions: &[Value], kind: &str| {
+        conditions
+            .iter()
+            .position(|condition| condition.get("type").and_then(Value::as_str) == Some(kind))
+    };
+    let old = conditions(old_status);
+    let Some(kept) = position(&old, INGRESS_READY).map(|index| old[index].clone()) else {
+        return Patch(Vec::new());
+    };
+    let new = conditions(new_status);
+    let same = |condition: &Value| {
+        ["status", "reason", "message"]
+            .iter()
+            .all(|field| condition.get(*field) == kept.get(*field))
+    };
+    let pointer = |index: usize| {
+        PointerBuf::from_tokens(["status", "conditions", index.to_string().as_str()])
+    };
+    let mut operations = Vec::new();
+    match position(&new, INGRESS_READY) {
+        Some(index) if same(&new[index]) => return Patch(Vec::new()),
+        Some(index) => operations.push(replace(pointer(index), kept.clone())),
+        None if new_status
+            .and_then(|status| status.get("conditions"))
+            .is_some() =>
+        {
+            operations.push(add(pointer(new.len()), kept.clone()));
+        }
+        None if new_status.is_some() => operations.push(add(
+            PointerBuf::from_tokens(["status", "conditions"]),
+            Value::Array(vec![kept.clone()]),
+        )),
+        None => operations.push(add(
+            PointerBuf::from_tokens(["status"]),
+            serde_json::json!({ "conditions": [kept.clone()] }),
+        )),
+    }
+    if kept.get("status").and_then(Value::as_str) == Some("False")
+        && let Some(index) = position(&new, "Ready")
+        && new[index].get("status").and_then(Value::as_str) != Some("False")
+    {
+        let mut ready = new[index].clone();
+        ready["status"] = Value::String("False".into());
+        for field in ["reason", "message", "lastTransitionTime"] {
+            match kept.get(field) {
+                Some(value) => ready[field] = value.clone(),
+                None => {
+                    ready.as_object_mut().map(|ready| ready.remove(field));
+                }
+            }
+        }
+        operations.push(replace(pointer(index), ready));
+    }
+    Patch(operations)
+}
+
 /// Makes the leaves of `desired` (a tree of objects with string leaves) present in `current`
 /// at `pointer`, adding whole subtrees where a parent is missing.
 fn merge_into(
@@ -152,4 +228,78 @@ fn replace(path: PointerBuf, value: Value) -> PatchOperation {
 
 fn remove(path: PointerBuf) -> PatchOperation {
     PatchOperation::Remove(RemoveOperation { path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_ingress_ready;
+    use serde_json::{Value, json};
+
+    fn condition(kind: &str, status: &str, reason: Option<&str>) -> Value {
+        let mut condition = json!({"type": kind, "status": status, "lastTransitionTime": format!("{kind}-{status}")});
+        if let Some(reason) = reason {
+            condition["reason"] = json!(reason);
+            condition["message"] = json!(format!("{reason} message"));
+        }
+        condition
+    }
+
+    /// (case, old status, new status written by another writer, status stored after the patch)
+    #[test]
+    fn another_writers_ingress_ready_gives_way_to_the_one_isvc_ingress_wrote() {
+        let refused = condition("IngressReady", "False", Some("NotAllowedByListeners"));
+        let predictor = condition("PredictorReady", "True", None);
+        let cases = [
+            (
+                "KServe's True over our False: False kept, Ready False with its reason",
+                json!({"conditions": [refused.clone(), condition("Ready", "False", Some("NotAllowedByListeners"))]}),
+                json!({"url": "u", "conditions": [condition("IngressReady", "True", None), predictor.clone(), condition("Ready", "True", None)]}),
+                json!({"url": "u", "conditions": [refused.clone(), predictor.clone(),
+                    {"type": "Ready", "status": "False", "reason": "NotAllowedByListeners",
+                     "message": "NotAllowedByListeners message", "lastTransitionTime": "IngressReady-False"}]}),
+            ),
+            (
+                "the same IngressReady: nothing to do",
+                json!({"conditions": [refused.clone()]}),
+                json!({"conditions": [refused.clone(), condition("Ready", "True", None)]}),
+                json!({"conditions": [refused.clone(), condition("Ready", "True", None)]}),
+            ),
+            (
+                "our True kept over another's False; Ready left to its writer",
+                json!({"conditions": [condition("IngressReady", "True", None)]}),
+                json!({"conditions": [refused.clone(), condition("Ready", "False", Some("X"))]}),
+                json!({"conditions": [condition("IngressReady", "True", None), condition("Ready", "False", Some("X"))]}),
+            ),
+            (
+                "dropped by the writer: put back at the end",
+                json!({"conditions": [refused.clone()]}),
+                json!({"conditions": [predictor.clone()]}),
+                json!({"conditions": [predictor.clone(), refused.clone()]}),
+            ),
+            (
+                "no conditions at all in the write",
+                json!({"conditions": [refused.clone()]}),
+                json!({"url": "u"}),
+                json!({"url": "u", "conditions": [refused.clone()]}),
+            ),
+            (
+                "nothing written before: nothing to keep",
+                json!({"url": "u"}),
+                json!({"conditions": [condition("IngressReady", "True", None)]}),
+                json!({"conditions": [condition("IngressReady", "True", None)]}),
+            ),
+        ];
+        for (case, old, new, stored) in cases {
+            let patch = keep_ingress_ready(Some(&old), Some(&new));
+            let mut object = json!({ "status": new });
+            json_patch::patch(&mut object, &patch)
+                .unwrap_or_else(|error| panic!("{case}: {error}"));
+            assert_eq!(object["status"], stored, "{case}");
+        }
+        // No status in the write at all.
+        let patch = keep_ingress_ready(Some(&json!({"conditions": [refused.clone()]})), None);
+        let mut object = json!({"metadata": {}});
+        json_patch::patch(&mut object, &patch).unwrap();
+        assert_eq!(object["status"], json!({"conditions": [refused]}));
+    }
 }

@@ -74,8 +74,13 @@ pub struct Request<Object = Box<RawValue>> {
     pub operation: String,
     #[serde(default = "Option::default")]
     pub object: Option<Object>,
+    /// The object before an UPDATE, raw (read only by the status mutator).
     #[serde(default)]
-    pub old_object: Option<IgnoredAny>,
+    pub old_object: Option<Box<RawValue>>,
+    /// The request's `CreateOptions`/`UpdateOptions`/`PatchOptions`, raw: the status mutator
+    /// reads `fieldManager` to tell isvc-ingress's own status writes from others'.
+    #[serde(default)]
+    pub options: Option<Box<RawValue>>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }

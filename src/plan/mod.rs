@@ -28,6 +28,11 @@ use objects::RouteObject;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// The field manager of every write isvc-ingress makes (server-side apply, status patch) and
+/// its Event reporter: the status mutator tells isvc-ingress's own status writes by it, and
+/// `managedFields` names it as the writer of the status URLs it wrote
+/// ([`status::OwnUrls`]).
+pub const FIELD_MANAGER: &str = "isvc-ingress";
 /// Cluster domain of Service addresses (KServe reads it from resolv.conf; `cluster.local` is
 /// the Kubernetes default).
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
@@ -73,6 +78,16 @@ impl RouteOwner {
             RouteKind::DomainMapping => self == Self::IsvcIngress,
             RouteKind::Ingress | RouteKind::HttpRoute | RouteKind::VirtualService => true,
         }
+    }
+
+    /// Whether isvc-ingress writes the `IngressReady` condition of an ISVC whose plan has routes
+    /// of `kind`. With `kserve`, KServe's controller writes `IngressReady` for every ISVC it
+    /// reconciles (from its own routes, `Stopped` when stopped, True for cluster-local), so
+    /// isvc-ingress writes it only for the DomainMappings it makes: two writers with different
+    /// rules would undo each other on every reconcile (KServe updates the whole status when it
+    /// differs from its own; seen against KServe v0.19.0, docs/kserve-differential.md).
+    pub fn writes_ingress_ready(self, kind: RouteKind) -> bool {
+        self == Self::IsvcIngress || kind == RouteKind::DomainMapping
     }
 
     /// Whether isvc-ingress writes objects of this kind.

@@ -69,9 +69,7 @@ impl std::fmt::Display for Disagreement {
     }
 }
 
-/// The field manager of every write isvc-ingress makes to the cluster (server-side apply of
-/// routes, status patches, Events), as the API server records it in `metadata.managedFields`.
-pub const FIELD_MANAGER: &str = "isvc-ingress";
+pub use super::FIELD_MANAGER;
 
 /// The status URLs (`status.url`, `status.components.<c>.url`) that isvc-ingress wrote and no
 /// other writer has written since, read from the object's `metadata.managedFields`. Those are

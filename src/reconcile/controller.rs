@@ -322,7 +322,10 @@ impl Reconcile<'_> {
         let desired = match planned {
             Err(message) => DesiredStatus {
                 urls: None,
-                readiness: Readiness::not_ready(decide::reason::INVALID_ROUTING, message),
+                readiness: Some(Readiness::not_ready(
+                    decide::reason::INVALID_ROUTING,
+                    message,
+                )),
             },
             Ok((isvc, plan)) => match self.routes(&isvc, &plan, &config, &uid).await? {
                 Ok(desired) => desired,
@@ -349,6 +352,7 @@ impl Reconcile<'_> {
     ) -> Result<Result<DesiredStatus, NotLeader>, Error> {
         // Only the kinds this deployment owns (see `RouteOwner`): writing KServe's would fight it.
         let owner = self.context.state.policy().route_owner;
+        let ingress_ready_is_ours = owner.writes_ingress_ready(plan.route_kind);
         let mut desired = plan::routes(plan, isvc, config);
         desired.retain(|route| owner.writes(route.kind()));
         let live = self.context.routes.owned_by(self.namespace, self.name);
@@ -366,7 +370,7 @@ impl Reconcile<'_> {
         if let Some(readiness) = blocked {
             return Ok(Ok(DesiredStatus {
                 urls: None,
-                readiness,
+                readiness: Some(readiness).filter(|_| ingress_ready_is_ours),
             }));
         }
         let changes = decide::route_changes(&desired, &live, uid);
@@ -395,13 +399,14 @@ impl Reconcile<'_> {
         if plan.stopped {
             return Ok(Ok(DesiredStatus {
                 urls: None,
-                readiness: Readiness::not_ready(
+                readiness: Some(Readiness::not_ready(
                     decide::reason::STOPPED,
                     format!(
                         "{} is true: every route of this InferenceService was removed",
                         plan::STOP_ANNOTATION
                     ),
-                ),
+                ))
+                .filter(|_| ingress_ready_is_ours),
             }));
         }
         let live_value = |name: &str| {
@@ -426,7 +431,8 @@ impl Reconcile<'_> {
         }
         Ok(Ok(DesiredStatus {
             urls: Some(urls),
-            readiness: decide::written_readiness(plan, &desired, live_value),
+            readiness: Some(decide::written_readiness(plan, &desired, live_value))
+                .filter(|_| ingress_ready_is_ours),
         }))
     }
 
@@ -547,8 +553,8 @@ impl Reconcile<'_> {
             .status_writes
             .record(self.namespace, self.name, &resource_version);
         let before = decide::live_readiness(live_status);
-        if let Readiness::NotReady { reason, message } = &desired.readiness
-            && before.as_ref() != Some(&desired.readiness)
+        if let Some(readiness @ Readiness::NotReady { reason, message }) = &desired.readiness
+            && before.as_ref() != Some(readiness)
         {
             let severity = if reason == decide::reason::STOPPED {
                 EventType::Normal

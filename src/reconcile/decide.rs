@@ -270,11 +270,13 @@ pub fn httproute_readiness(
 }
 
 /// The status the reconciler wants on the ISVC. `urls` is None when the routes were not written
-/// (invalid, blocked, stopped): the URLs then stay as they are.
+/// (invalid, blocked, stopped): the URLs then stay as they are. `readiness` is None when
+/// `IngressReady` is another controller's to write ([`crate::plan::RouteOwner::writes_ingress_ready`]):
+/// it then stays as that controller wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredStatus {
     pub urls: Option<StatusUrls>,
-    pub readiness: Readiness,
+    pub readiness: Option<Readiness>,
 }
 
 /// `status.url`, `status.address.url` and `status.components.<c>.{url,restUrl,grpcUrl}`.
@@ -388,7 +390,9 @@ pub fn status_patch(
             status.insert("components".into(), Value::Object(components));
         }
     }
-    if let Some(conditions) = merged_conditions(live.get("conditions"), &desired.readiness, now) {
+    if let Some(readiness) = &desired.readiness
+        && let Some(conditions) = merged_conditions(live.get("conditions"), readiness, now)
+    {
         status.insert("conditions".into(), Value::Array(conditions));
     }
     if status.is_empty() {
@@ -496,7 +500,7 @@ mod tests {
         ]});
         let desired = DesiredStatus {
             urls: None,
-            readiness: Readiness::not_ready("New", "m2"),
+            readiness: Some(Readiness::not_ready("New", "m2")),
         };
         let patch = status_patch(Some(&live), Some("7"), &desired, "t2").unwrap();
         assert_eq!(
@@ -508,7 +512,7 @@ mod tests {
         );
         let ready = DesiredStatus {
             urls: None,
-            readiness: Readiness::Ready,
+            readiness: Some(Readiness::Ready),
         };
         let patch = status_patch(Some(&live), None, &ready, "t2").unwrap();
         assert_eq!(
@@ -533,7 +537,7 @@ mod tests {
                     ("http://p".into(), "http://p".into(), None),
                 )]),
             }),
-            readiness: Readiness::Ready,
+            readiness: Some(Readiness::Ready),
         };
         assert_eq!(status_patch(Some(&live), Some("1"), &desired, "now"), None);
     }
@@ -548,7 +552,7 @@ mod tests {
                 address: None,
                 components: BTreeMap::from([("predictor", ("u".into(), "r".into(), None))]),
             }),
-            readiness: Readiness::Ready,
+            readiness: Some(Readiness::Ready),
         };
         assert_eq!(
             status_patch(Some(&live), None, &desired, "now").unwrap(),

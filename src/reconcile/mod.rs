@@ -41,7 +41,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// The field manager of every write (server-side apply, status patch) and the Event reporter.
-pub use crate::plan::status::FIELD_MANAGER;
+pub use crate::plan::FIELD_MANAGER;
 /// The planner's route labels: managed-by (the route watchers select on it) and the owning ISVC.
 pub use crate::plan::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL};
 

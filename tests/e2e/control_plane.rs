@@ -266,6 +266,12 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Starts etcd and kube-apiserver, waits for `/readyz`, and installs `tests/crds/`.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`ControlPlane::start`] with `extra_apiserver_args` appended to kube-apiserver's
+    /// arguments (e.g. `--audit-log-path`, to see every write and who made it).
+    pub fn start_with(extra_apiserver_args: &[String]) -> Self {
         let bin = binaries();
         let directory = tempfile::Builder::new()
             .prefix("isvc-ingress-e2e-")
@@ -304,7 +310,7 @@ impl ControlPlane {
 
         let api_port = free_port();
         let path = |file: &str| dir.join(file).display().to_string();
-        let apiserver_args = vec![
+        let apiserver_args: Vec<String> = [
             format!("--etcd-servers={etcd_url}"),
             format!("--cert-dir={}", dir.display()),
             format!("--tls-cert-file={}", path("apiserver.crt")),
@@ -328,7 +334,10 @@ impl ControlPlane {
                 "--service-account-signing-key-file={}",
                 path("service-account.key")
             ),
-        ];
+        ]
+        .into_iter()
+        .chain(extra_apiserver_args.iter().cloned())
+        .collect();
         let admin_kubeconfig = dir.join("admin.kubeconfig");
         write(
             &admin_kubeconfig,

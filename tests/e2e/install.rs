@@ -79,6 +79,32 @@ pub fn admin_get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// `isvc-ingress certs` for the Service `service` in `namespace` and for 127.0.0.1 (the
+/// webhooks are called by URL here), written to `out` (`ca.crt`, `tls.crt`, `tls.key`); returns
+/// the caBundle it printed (base64 of the CA PEM).
+pub fn webhook_certificates(service: &str, namespace: &str, out: &std::path::Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_isvc-ingress"))
+        .args([
+            "certs",
+            "--service",
+            service,
+            "--namespace",
+            namespace,
+            "--ip-address",
+            "127.0.0.1",
+            "--out",
+        ])
+        .arg(out)
+        .output()
+        .expect("isvc-ingress certs runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 /// isvc-ingress as installed: its certificates, the ServiceAccount's kubeconfig, its replicas.
 pub struct Installation {
     /// The webhook configurations of `manifests/base`, as kustomize renders them.
@@ -136,26 +162,7 @@ pub fn install(plane: &ControlPlane, extra_args: &[&str]) -> Installation {
     assert_eq!(container_args.first().map(String::as_str), Some("serve"));
 
     let certificates = plane.directory().join("webhook-certs");
-    let output = Command::new(env!("CARGO_BIN_EXE_isvc-ingress"))
-        .args([
-            "certs",
-            "--service",
-            SERVICE_ACCOUNT,
-            "--namespace",
-            NAMESPACE,
-            "--ip-address",
-            "127.0.0.1",
-            "--out",
-        ])
-        .arg(&certificates)
-        .output()
-        .expect("isvc-ingress certs runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let ca_bundle = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let ca_bundle = webhook_certificates(SERVICE_ACCOUNT, NAMESPACE, &certificates);
 
     let token = plane.kubectl_ok(&[
         "create",
@@ -300,12 +307,13 @@ impl Installation {
 }
 
 /// A new webhook configuration takes effect some time after it is created, and nothing says
-/// when (kubernetes#54712): dry-run a probe ISVC until our annotation shows.
+/// when (kubernetes#54712): dry-run a probe ISVC until our annotation shows. The probe carries a
+/// label `team`, which the KServe-alongside suite's domain template reads.
 fn wait_until_the_webhook_is_called(plane: &ControlPlane) {
     let probe = json!({
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": {"name": "probe", "namespace": "kserve"},
+        "metadata": {"name": "probe", "namespace": "kserve", "labels": {"team": "probe"}},
         "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}}}},
     })
     .to_string();

@@ -413,7 +413,7 @@ pub fn settled(isvc: &Value, config: &KserveConfig, readiness: Readiness) -> Val
     let (plan, _) = support::plan_ok_with(isvc, config, &writer_policy());
     let desired = DesiredStatus {
         urls: Some(StatusUrls::of(&plan, None, Default::default()).0),
-        readiness,
+        readiness: Some(readiness),
     };
     let patch = status_patch(None, None, &desired, NOW).expect("a status");
     let mut settled = isvc.clone();
@@ -439,6 +439,16 @@ pub fn live_routes(isvc: &Value, config: &KserveConfig) -> Vec<Value> {
 
 /// Status patch body of a first reconcile: URLs of the plan and `IngressReady` as given.
 pub fn first_status(isvc: &Value, config: &KserveConfig, readiness: Readiness) -> Value {
+    first_status_with(isvc, config, Some(readiness))
+}
+
+/// Status patch body of a first reconcile: URLs of the plan, and `IngressReady` as given or,
+/// with None, left alone (another controller writes it).
+pub fn first_status_with(
+    isvc: &Value,
+    config: &KserveConfig,
+    readiness: Option<Readiness>,
+) -> Value {
     let (plan, _) = support::plan_ok_with(isvc, config, &writer_policy());
     let desired = DesiredStatus {
         urls: Some(StatusUrls::of(&plan, None, Default::default()).0),

@@ -238,7 +238,7 @@ pub fn settled_isvc(index: usize, isvcs: usize, namespaces: usize, config: &Kser
     }
     let desired = DesiredStatus {
         urls: Some(StatusUrls::of(&plan, None, Default::default()).0),
-        readiness: Readiness::Ready,
+        readiness: Some(Readiness::Ready),
     };
     let patch = decide::status_patch(None, None, &desired, NOW).expect("a first status");
     let mut status = patch["status"].clone();
@@ -529,10 +529,15 @@ impl Store {
                 decision.not_written = true;
                 DesiredStatus {
                     urls: None,
-                    readiness: Readiness::not_ready(decide::reason::INVALID_ROUTING, message),
+                    readiness: Some(Readiness::not_ready(
+                        decide::reason::INVALID_ROUTING,
+                        message,
+                    )),
                 }
             }
             Ok((isvc, plan)) => {
+                let ingress_ready_is_ours =
+                    policy.route_owner.writes_ingress_ready(plan.route_kind);
                 let mut desired = plan::routes(&plan, &isvc, &config);
                 desired.retain(|route| policy.route_owner.writes(route.kind()));
                 let live = self.routes.owned_by(&namespace, &name);
@@ -548,7 +553,7 @@ impl Store {
                         decision.not_written = true;
                         DesiredStatus {
                             urls: None,
-                            readiness,
+                            readiness: Some(readiness).filter(|_| ingress_ready_is_ours),
                         }
                     }
                     None => {
@@ -562,14 +567,15 @@ impl Store {
                         if plan.stopped {
                             DesiredStatus {
                                 urls: None,
-                                readiness: Readiness::not_ready(
+                                readiness: Some(Readiness::not_ready(
                                     decide::reason::STOPPED,
                                     format!(
                                         "{} is true: every route of this InferenceService was \
                                          removed",
                                         plan::STOP_ANNOTATION
                                     ),
-                                ),
+                                ))
+                                .filter(|_| ingress_ready_is_ours),
                             }
                         } else {
                             let live_value = |route_name: &str| {
@@ -587,7 +593,10 @@ impl Store {
                             decision.kept = plan::status::kept_message(&kept);
                             DesiredStatus {
                                 urls: Some(urls),
-                                readiness: decide::written_readiness(&plan, &desired, live_value),
+                                readiness: Some(decide::written_readiness(
+                                    &plan, &desired, live_value,
+                                ))
+                                .filter(|_| ingress_ready_is_ours),
                             }
                         }
                     }
@@ -601,8 +610,8 @@ impl Store {
             NOW,
         );
         if decision.status_patch.is_some()
-            && let Readiness::NotReady { reason, message } = &desired.readiness
-            && decide::live_readiness(live_status).as_ref() != Some(&desired.readiness)
+            && let Some(readiness @ Readiness::NotReady { reason, message }) = &desired.readiness
+            && decide::live_readiness(live_status).as_ref() != Some(readiness)
         {
             decision.event = Some((reason.clone(), message.clone()));
         }
