@@ -152,6 +152,9 @@ impl RecentStatusWrites {
     }
 }
 
+/// The longest a reconcile waits for the route caches' initial lists (a start only).
+pub const ROUTE_CACHE_WAIT: Duration = Duration::from_secs(30);
+
 /// Everything a reconcile needs; shared by all reconciles.
 pub struct Context {
     pub client: Client,
@@ -319,6 +322,7 @@ impl Reconcile<'_> {
         if !self.context.leadership.is_leader() {
             return Ok(Outcome::NotLeader);
         }
+        self.wait_for_route_caches().await;
         let desired = match planned {
             Err(message) => DesiredStatus {
                 urls: None,
@@ -340,6 +344,24 @@ impl Reconcile<'_> {
         } else {
             Outcome::Unchanged
         })
+    }
+
+    /// Waits (at most [`ROUTE_CACHE_WAIT`]) until every served kind's route cache has its
+    /// initial list. The Controller starts reconciling as soon as the ISVC list is in; a
+    /// reconcile that ran before the route lists would see no live route and apply every one
+    /// again (seen on a real API server: a restart over settled ISVCs applied 17 routes when the
+    /// lease came at once). Only a start waits; after the wait the reconcile goes on as before.
+    async fn wait_for_route_caches(&self) {
+        let deadline = Instant::now() + ROUTE_CACHE_WAIT;
+        while !self
+            .context
+            .served
+            .iter()
+            .all(|kind| self.context.routes.is_synced(kind))
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Applies and deletes routes; returns the status they lead to.
