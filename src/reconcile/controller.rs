@@ -168,6 +168,8 @@ pub struct Context {
     pub backoff: RetryBackoff,
     /// Status patches whose watch event has not reached the cache yet.
     pub status_writes: RecentStatusWrites,
+    /// Until when reconciles wait for the route caches' initial lists (set by the first).
+    route_cache_deadline: std::sync::OnceLock<Instant>,
     events: Recorder,
     /// RFC 3339 "now", for `lastTransitionTime` (replaceable so tests pin request bodies).
     clock: fn() -> String,
@@ -198,6 +200,7 @@ impl Context {
             metrics,
             backoff: RetryBackoff::default(),
             status_writes: RecentStatusWrites::default(),
+            route_cache_deadline: std::sync::OnceLock::new(),
             clock: now_rfc3339,
         }
     }
@@ -346,13 +349,19 @@ impl Reconcile<'_> {
         })
     }
 
-    /// Waits (at most [`ROUTE_CACHE_WAIT`]) until every served kind's route cache has its
-    /// initial list. The Controller starts reconciling as soon as the ISVC list is in; a
+    /// Waits (at most [`ROUTE_CACHE_WAIT`] after the first reconcile of the process) until every
+    /// served kind's route cache has its initial list. The Controller starts reconciling as
+    /// soon as the ISVC list is in; a
     /// reconcile that ran before the route lists would see no live route and apply every one
     /// again (seen on a real API server: a restart over settled ISVCs applied 17 routes when the
     /// lease came at once). Only a start waits; after the wait the reconcile goes on as before.
     async fn wait_for_route_caches(&self) {
-        let deadline = Instant::now() + ROUTE_CACHE_WAIT;
+        // One deadline for the whole process: if a kind never lists (its watch is refused), the
+        // reconciles wait once, together, not 30 s each.
+        let deadline = *self
+            .context
+            .route_cache_deadline
+            .get_or_init(|| Instant::now() + ROUTE_CACHE_WAIT);
         while !self
             .context
             .served
