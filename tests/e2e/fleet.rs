@@ -648,24 +648,6 @@ pub fn interpolated_quantile(
     None
 }
 
-/// Every field of `planned` is in `live` with the same value (the API server adds defaults,
-/// status and metadata of its own).
-pub fn is_contained(planned: &Value, live: &Value) -> bool {
-    match (planned, live) {
-        (Value::Object(planned), Value::Object(live)) => planned
-            .iter()
-            .all(|(key, value)| live.get(key).is_some_and(|live| is_contained(value, live))),
-        (Value::Array(planned), Value::Array(live)) => {
-            planned.len() == live.len()
-                && planned
-                    .iter()
-                    .zip(live)
-                    .all(|(planned, live)| is_contained(planned, live))
-        }
-        _ => planned == live,
-    }
-}
-
 /// Every Event of the fleet's namespaces: name → (reason, the object it regards, its
 /// resourceVersion), to see which were created or updated.
 pub fn events(plane: &ControlPlane) -> BTreeMap<String, (String, String, String)> {

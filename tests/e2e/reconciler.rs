@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::control_plane::{ControlPlane, eventually, repository};
-use crate::fleet::is_contained;
 use crate::inputs::render_input;
 use crate::install::{NAMESPACE, Replica, install};
+use isvc_ingress::field_diff::is_subset;
 
 const MODELS: &str = "team-a";
 const ROUTE_KINDS: &str = "ingresses.networking.k8s.io,httproutes.gateway.networking.k8s.io,virtualservices.networking.istio.io,services,domainmappings.serving.knative.dev";
@@ -88,7 +88,7 @@ fn converges(plane: &ControlPlane, name: &str, config: &str) {
             let mut wanted = route.clone();
             // ownerReferences, labels, spec: what the reconciler sets.
             wanted.as_object_mut().unwrap().remove("apiVersion");
-            if !is_contained(&wanted, live) {
+            if !is_subset(&wanted, live) {
                 last = format!(
                     "{:?} differs:\nplanned {route:#}\nlive {live:#}",
                     identity(route)

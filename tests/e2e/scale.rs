@@ -6,6 +6,7 @@
 //! cluster-local ISVCs. Every count is read twice: from the API server's own
 //! `apiserver_request_total` and from `serve`'s `isvc_ingress_reconcile_api_writes_total`.
 
+use isvc_ingress::field_diff::is_subset;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -226,7 +227,7 @@ fn a_fleet_restarts_catches_up_and_follows_a_config_change_with_exactly_the_need
         let mut wanted = planned[&identity(route)].clone();
         wanted.as_object_mut().unwrap().remove("apiVersion");
         assert!(
-            fleet::is_contained(&wanted, route),
+            is_subset(&wanted, route),
             "{:?} is not as planned under the new domain",
             identity(route)
         );

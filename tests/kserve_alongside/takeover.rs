@@ -11,6 +11,7 @@
 //! is still served by some route; no route is deleted; at the end every route controlled by an
 //! ISVC is one isvc-ingress plans (no orphan) and carries its labels.
 
+use isvc_ingress::field_diff::is_subset;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,23 +76,6 @@ fn plan(plane: &ControlPlane, name: &str, config_file: &str) -> Value {
     serde_json::from_str::<Vec<Value>>(&text).unwrap().remove(0)
 }
 
-/// Every field of `planned` is in `live` with the same value.
-fn is_contained(planned: &Value, live: &Value) -> bool {
-    match (planned, live) {
-        (Value::Object(planned), Value::Object(live)) => planned
-            .iter()
-            .all(|(key, value)| live.get(key).is_some_and(|live| is_contained(value, live))),
-        (Value::Array(planned), Value::Array(live)) => {
-            planned.len() == live.len()
-                && planned
-                    .iter()
-                    .zip(live)
-                    .all(|(planned, live)| is_contained(planned, live))
-        }
-        _ => planned == live,
-    }
-}
-
 /// Whether the routes of `names` are exactly render's, each holding every planned field, and
 /// each ISVC's status has render's URL and `IngressReady=True`: `Ok` or the first difference.
 fn converged(plane: &ControlPlane, names: &[&str], config_file: &str) -> Result<(), String> {
@@ -107,7 +91,7 @@ fn converged(plane: &ControlPlane, names: &[&str], config_file: &str) -> Result<
                 .ok_or_else(|| format!("{} is missing", identity(route)))?;
             let mut wanted = route.clone();
             wanted.as_object_mut().unwrap().remove("apiVersion");
-            if !is_contained(&wanted, found) {
+            if !is_subset(&wanted, found) {
                 return Err(format!("{} differs from render's", identity(route)));
             }
         }
