@@ -58,11 +58,14 @@ fn main() {
     let size = store.json_size();
     println!("\n## Synthetic store: {isvcs} ISVCs, {namespaces} namespaces");
     println!(
-        "{} route objects, {} external hosts; JSON: {:.0} B per ISVC, {:.0} B per route",
+        "{} route objects, {} external hosts; pruned JSON: {:.0} B per ISVC, {:.0} B per route; \
+         held deflated: {:.0} B per ISVC, {:.0} B per route",
         size.routes,
         size.hosts,
         size.isvc_bytes as f64 / size.isvcs as f64,
         size.route_bytes as f64 / size.routes.max(1) as f64,
+        size.isvc_held_bytes as f64 / size.isvcs as f64,
+        size.route_held_bytes as f64 / size.routes.max(1) as f64,
     );
     println!("\n## Memory per 1,000 ISVCs (RSS delta; serialised JSON for comparison)");
     let mut last = before;

@@ -354,6 +354,9 @@ pub struct JsonSize {
     pub isvc_bytes: usize,
     pub routes: usize,
     pub route_bytes: usize,
+    /// Bytes the cached documents take deflated.
+    pub isvc_held_bytes: usize,
+    pub route_held_bytes: usize,
     pub hosts: usize,
 }
 
@@ -450,10 +453,12 @@ impl Store {
         for object in self.isvcs.state() {
             size.isvcs += 1;
             size.isvc_bytes += object.document().expect("a document").len();
+            size.isvc_held_bytes += object.held_bytes();
             let (namespace, name) = identity(&object);
             for route in self.routes.owned_by(&namespace, &name) {
                 size.routes += 1;
                 size.route_bytes += route.object.document().expect("a document").len();
+                size.route_held_bytes += route.object.held_bytes();
             }
         }
         size
