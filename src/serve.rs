@@ -113,6 +113,12 @@ async fn wait_for_api_server(client: &kube::Client, shutdown: &CancellationToken
     }
 }
 
+/// How long `serve`, once its webhook server has drained, still waits for the reconciler to stop
+/// and release the Lease. It stops on the same signal as the drain, so this is rarely waited
+/// for; the manifests' 5 s preStop, `--shutdown-grace` (15 s) and this stay within the pod's
+/// 30 s `terminationGracePeriodSeconds`.
+const RECONCILER_STOP: Duration = Duration::from_secs(5);
+
 /// How often a replica with a cluster checks that the API server still answers.
 const API_SERVER_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// Failed checks in a row after which the replica turns unready (so one slow answer does not
@@ -237,7 +243,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     // A reconciler that stops (its lease task died) must take the pod down, so that Kubernetes
     // restarts it: a replica that silently stopped reconciling would look healthy.
     let reconciler_failed = Arc::new(AtomicBool::new(false));
-    tokio::spawn({
+    let reconciler = tokio::spawn({
         let (state, shutdown, failed, readiness) = (
             state.clone(),
             shutdown.clone(),
@@ -306,6 +312,18 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     });
     let handler = Arc::new(Webhook::new(state));
     server::run_server(&args.server, handler, metrics, readiness, shutdown).await?;
+    // The reconciler stops on the same signal: let it finish its reconciles and release the
+    // Lease, so that the next replica leads at once rather than when the lease expires
+    // (`--lease-duration`); returning from here would drop it half-way.
+    if tokio::time::timeout(RECONCILER_STOP, reconciler)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = RECONCILER_STOP.as_secs(),
+            "the reconciler did not stop in time; the Lease expires on its own"
+        );
+    }
     if reconciler_failed.load(Ordering::SeqCst) {
         return Err(ServeError::Reconciler);
     }

@@ -15,7 +15,7 @@ use crate::fleet::{
     self, ApiRequests, Identity, Reconciler, identity, is_cluster_local, namespace_of,
     resource_versions,
 };
-use crate::install::{Installation, install};
+use crate::install::{Installation, NAMESPACE, install};
 
 /// 15 Standard/HTTPRoute, 60 Knative/VirtualService, 60 Standard/Ingress and 15 cluster-local
 /// ISVCs in three namespaces.
@@ -25,8 +25,10 @@ const ARGS: &[&str] = &["--route-owner", "isvc-ingress"];
 const QUIET: Duration = Duration::from_secs(3);
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// Stops the running replica, runs `meanwhile`, and starts a fresh replica on the same ports
-/// (the webhooks stay registered on them). What `meanwhile` returns comes back.
+/// Stops the running replica (SIGTERM, as the kubelet does) and checks that it released the
+/// Lease on its way out, so the next replica need not wait for it to expire; then runs
+/// `meanwhile`, and starts a fresh replica on the same ports (the webhooks stay registered on
+/// them). What `meanwhile` returns comes back.
 fn restart<T>(
     plane: &ControlPlane,
     installation: &mut Installation,
@@ -35,6 +37,14 @@ fn restart<T>(
     let old = installation.replicas.pop().expect("a replica runs");
     let (webhook_port, admin_port) = (old.webhook_port, old.admin_port);
     drop(old);
+    let lease = plane
+        .get("lease", Some(NAMESPACE), "isvc-ingress")
+        .expect("the Lease exists");
+    assert!(
+        lease["spec"]["holderIdentity"].is_null(),
+        "the stopped replica kept the Lease: {}",
+        lease["spec"]
+    );
     let result = meanwhile();
     let replica = installation.start_replica_on(plane, webhook_port, admin_port, ARGS);
     installation.replicas.push(replica);
