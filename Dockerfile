@@ -11,7 +11,8 @@ RUN apt-get update \
  && rustup target add "$(uname -m)-unknown-linux-musl"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-# .cargo/: jemalloc's options (src/main.rs). config/: the binary embeds KServe's shipped config (include_str!). benches/ and tools/: Cargo.toml
+# .cargo/: jemalloc's options (src/main.rs). config/: the binary embeds KServe's shipped
+# config (include_str!). benches/ and tools/: Cargo.toml
 # declares those targets, and cargo refuses a manifest whose target files are missing.
 COPY .cargo ./.cargo
 COPY config ./config
