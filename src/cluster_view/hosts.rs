@@ -87,11 +87,10 @@ impl Index {
         let hosts: Box<[Arc<str>]> = hosts
             .into_iter()
             .map(|host| {
-                let (host, claimants) = self
+                let (host, mut claimants) = self
                     .claims
                     .remove_entry(host.as_str())
                     .unwrap_or_else(|| (host.into(), Vec::with_capacity(1)));
-                let mut claimants = claimants;
                 if let Err(position) = claimants.binary_search(&seniority) {
                     claimants.insert(position, Arc::clone(&seniority));
                 }

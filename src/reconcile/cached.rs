@@ -342,8 +342,8 @@ struct Deflated(Box<[u8]>);
 
 /// The DEFLATE level, of 10. With the dictionary, 3 holds the synthetic store's documents
 /// (`tests/scale_store`) in 216 bytes an ISVC and 145 a route, against 312 and 224 at level 1,
-/// for about 12 µs more CPU per document (the dictionary is compressed again each time, which
-/// costs less than copying a primed compressor's 300 KiB of state); 6 gains 2–3% more.
+/// for about 12 µs more CPU per document (the dictionary is compressed again for each one;
+/// copying a compressor primed with it was not measured); 6 gains 2–3% more.
 const DEFLATE_LEVEL: i32 = 3;
 
 /// The preset dictionary of every cached document: the vocabulary of a pruned ISVC and of each
