@@ -216,20 +216,42 @@ fn serve_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// The reconciler's own runtime: one worker thread, `reconciler`, for the API client, the
+/// watches, the caches and the reconciles, apart from the webhook's runtime. On the shared
+/// runtime a re-plan of every ISVC after a config change, or the decoding of a 10,000-ISVC
+/// list, held its worker threads while admission requests waited behind it; on its own
+/// thread the reconciler can use at most one core, and the webhook's threads are always free
+/// to answer the API server (issue 14: the webhook's latency under the reconciler's load).
+fn reconciler_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("reconciler")
+        .enable_all()
+        .build()
+}
+
+/// How long the reconciler's runtime may take to stop its last tasks once `serve` has
+/// returned (the reconciler itself has stopped by then, or given up, see `serve::run`).
+const RECONCILER_RUNTIME_STOP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `serve` exits 0 after a graceful shutdown, 1 when the server fails, 2 for an unusable config.
 fn serve(args: &crate::serve::ServeArgs) -> ExitCode {
     if let Err(error) = crate::telemetry::init(args.log_format) {
         eprintln!("error: {error}");
         return ExitCode::from(EXIT_UNUSABLE);
     }
-    let runtime = match serve_runtime() {
-        Ok(runtime) => runtime,
+    let (runtime, reconciler) = match serve_runtime()
+        .and_then(|runtime| reconciler_runtime().map(|reconciler| (runtime, reconciler)))
+    {
+        Ok(runtimes) => runtimes,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::serve::run(args)) {
+    let result = runtime.block_on(crate::serve::run(args, reconciler.handle()));
+    reconciler.shutdown_timeout(RECONCILER_RUNTIME_STOP);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(
             error @ (crate::serve::ServeError::Config { .. }

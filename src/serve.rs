@@ -196,8 +196,14 @@ impl CachesSynced {
     }
 }
 
-/// Runs until SIGTERM/SIGINT and a graceful drain.
-pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
+/// Runs until SIGTERM/SIGINT and a graceful drain. The webhook server runs on the current
+/// runtime; the API client, the ConfigMap watches and the reconciler run on
+/// `reconciler_runtime`, a runtime of their own (`cli`: one worker thread), so that their
+/// work never holds the threads that answer admission requests.
+pub async fn run(
+    args: &ServeArgs,
+    reconciler_runtime: &tokio::runtime::Handle,
+) -> Result<(), ServeError> {
     let config = load_config(args)?;
     let config = args
         .knative
@@ -216,10 +222,20 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let metrics = Metrics::new();
     // A self-signed in-memory CA changes on every start, so no cluster could call this webhook:
     // --self-signed is a local trial and never touches the cluster of the user's kubeconfig.
+    // The client is made on the reconciler's runtime: its request queue and its connections
+    // are tasks of the runtime that creates them.
     let cluster = if args.standalone || args.server.self_signed {
         None
     } else {
-        cluster_client(&args.api_client).await
+        let api_client = args.api_client.clone();
+        match reconciler_runtime
+            .spawn(async move { cluster_client(&api_client).await })
+            .await
+        {
+            Ok(client) => client,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => return Err(ServeError::Reconciler),
+        }
     };
     let namespace = args.config_namespace.clone();
     let Some(client) = cluster else {
@@ -243,7 +259,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     // A reconciler that stops (its lease task died) must take the pod down, so that Kubernetes
     // restarts it: a replica that silently stopped reconciling would look healthy.
     let reconciler_failed = Arc::new(AtomicBool::new(false));
-    let reconciler = tokio::spawn({
+    let reconciler = reconciler_runtime.spawn({
         let (state, shutdown, failed, readiness) = (
             state.clone(),
             shutdown.clone(),
