@@ -253,6 +253,7 @@ pub struct ControlPlane {
     etcd: Supervised,
     apiserver: Option<Supervised>,
     apiserver_args: Vec<String>,
+    apiserver_environment: Vec<(&'static str, String)>,
     /// The API server's port on 127.0.0.1.
     pub api_port: u16,
     /// The CA every certificate of this control plane chains to, PEM.
@@ -272,6 +273,16 @@ impl ControlPlane {
     /// [`ControlPlane::start`] with `extra_apiserver_args` appended to kube-apiserver's
     /// arguments (e.g. `--audit-log-path`, to see every write and who made it).
     pub fn start_with(extra_apiserver_args: &[String]) -> Self {
+        Self::start_configured(extra_apiserver_args, &[])
+    }
+
+    /// [`ControlPlane::start_with`], kube-apiserver also getting `apiserver_environment` (e.g.
+    /// the `OTEL_BSP_*` settings of its span exporter, for the scale benchmark's trace spans),
+    /// at every start.
+    pub fn start_configured(
+        extra_apiserver_args: &[String],
+        apiserver_environment: &[(&'static str, String)],
+    ) -> Self {
         let bin = binaries();
         let directory = tempfile::Builder::new()
             .prefix("isvc-ingress-e2e-")
@@ -355,6 +366,7 @@ impl ControlPlane {
             etcd,
             apiserver: None,
             apiserver_args,
+            apiserver_environment: apiserver_environment.to_vec(),
             api_port,
             ca_pem: certificates.ca,
             admin_kubeconfig,
@@ -406,7 +418,7 @@ impl ControlPlane {
         let apiserver = Supervised::spawn(
             &binaries().join("kube-apiserver"),
             &self.apiserver_args,
-            &[],
+            &self.apiserver_environment,
             &log,
         );
         let deadline = Instant::now() + Duration::from_secs(90);

@@ -200,6 +200,19 @@ pub fn install(plane: &ControlPlane, extra_args: &[&str]) -> Installation {
 }
 
 impl Installation {
+    /// The names of the webhooks of `manifests/base` (each once, sorted).
+    #[allow(dead_code)] // benches/control_plane_scale.rs
+    pub fn webhook_names(&self) -> Vec<String> {
+        let names: std::collections::BTreeSet<String> = self
+            .webhook_configurations
+            .iter()
+            .filter_map(|configuration| configuration["webhooks"].as_array())
+            .flatten()
+            .filter_map(|webhook| webhook["name"].as_str().map(str::to_owned))
+            .collect();
+        names.into_iter().collect()
+    }
+
     /// Registers the webhooks of `manifests/base` on the replica listening on `port`: each
     /// `clientConfig.service` becomes `url: https://127.0.0.1:<port>/<path>` with the caBundle
     /// of `isvc-ingress certs` (what a Service's endpoints do in a cluster, done by hand).
