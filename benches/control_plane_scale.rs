@@ -71,11 +71,10 @@ use serde_json::json;
 use webhook_spans::{Summary, WebhookSpans};
 
 /// `serve`'s arguments besides the Deployment's: it writes every route. Its API client keeps
-/// the default rate limits (`--kube-api-qps 50`, `--kube-api-burst 100`), which is what keeps
-/// the API server's admission latency for the webhook within its quiet p99 + 5 ms while a
-/// replica catches up on 10,000 ISVCs on a 2-core control plane: at 200 requests a second the
-/// API server's p99 reached 96 ms (`docs/performance.md`). The requests per second columns show
-/// the limit is kept.
+/// the default rate limits (`--kube-api-qps 20`, `--kube-api-burst 50`): at 50 and 100 the
+/// reconciler's writes pushed the API server's p99 for the webhook's calls more than 5 ms above
+/// its quiet p99 at 1,000 ISVCs on a 2-core control plane, at 200 it reached 96 ms
+/// (`docs/performance.md`). The requests per second columns show the limit is kept.
 const ARGS: &[&str] = &["--route-owner", "isvc-ingress"];
 /// No reconcile or write counter moved for this long: nothing is pending.
 const QUIET: Duration = Duration::from_secs(5);

@@ -21,11 +21,14 @@ use std::task::{Context, Poll};
 #[derive(Debug, Clone, Args)]
 pub struct ApiClientArgs {
     /// Requests per second the replica sends to the Kubernetes API server, sustained (watches
-    /// count once, when they start). Like client-go's QPS.
+    /// count once, when they start). Like client-go's QPS; the default is cert-manager's and
+    /// Kyverno's, and kube-controller-manager's: at 50 the reconciler's writes after a config
+    /// change pushed kube-apiserver's p99 for our webhook's calls more than 5 ms above its
+    /// quiet p99 on the scale benchmark's 2-core control plane (`docs/performance.md`).
     #[arg(
         long,
         env = "ISVC_INGRESS_KUBE_API_QPS",
-        default_value = "50",
+        default_value = "20",
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub kube_api_qps: u32,
@@ -35,7 +38,7 @@ pub struct ApiClientArgs {
     #[arg(
         long,
         env = "ISVC_INGRESS_KUBE_API_BURST",
-        default_value = "100",
+        default_value = "50",
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub kube_api_burst: u32,
@@ -203,7 +206,7 @@ mod tests {
             client: ApiClientArgs,
         }
         let defaults = Command::try_parse_from(["x"]).unwrap().client;
-        assert_eq!((defaults.kube_api_qps, defaults.kube_api_burst), (50, 100));
+        assert_eq!((defaults.kube_api_qps, defaults.kube_api_burst), (20, 50));
         for flag in ["--kube-api-qps=0", "--kube-api-burst=0"] {
             let error = Command::try_parse_from(["x", flag])
                 .err()

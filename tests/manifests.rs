@@ -768,7 +768,34 @@ fn check_common(rendered: &Rendered) -> Wiring {
                     "{name}: never its own namespace (a broken webhook cannot block its own \
                      repair) nor kube-system"
                 );
-                assert!(hook.match_conditions.is_empty(), "{name}");
+                let status_rule = seen
+                    .iter()
+                    .any(|(_, _, _, resource, _)| *resource == status);
+                assert!(
+                    !status_rule
+                        || seen
+                            .iter()
+                            .all(|(_, _, _, resource, _)| *resource == status),
+                    "{name}: the status rule has a webhook of its own (its matchCondition must \
+                     not filter anything else)"
+                );
+                let expected: Vec<String> = if status_rule {
+                    // The status mutator leaves out the replica's own status patches.
+                    vec![format!(
+                        "request.userInfo.username != \
+                         'system:serviceaccount:{namespace}:{account_name}'"
+                    )]
+                } else {
+                    Vec::new()
+                };
+                assert_eq!(
+                    hook.match_conditions
+                        .iter()
+                        .map(|(_, e)| e.clone())
+                        .collect::<Vec<_>>(),
+                    expected,
+                    "{name}"
+                );
             }
             covered.extend(seen);
         }
