@@ -571,6 +571,19 @@ pub fn histogram(
     buckets
 }
 
+/// Calls kube-apiserver made to the webhook named `webhook` (its
+/// `apiserver_admission_webhook_admission_duration_seconds` count, every label summed).
+pub fn webhook_calls(plane: &ControlPlane, webhook: &str) -> f64 {
+    histogram(
+        &plane.kubectl_ok(&["get", "--raw", "/metrics"]),
+        "apiserver_admission_webhook_admission_duration_seconds",
+        |labels| labels.get("name") == Some(&webhook),
+    )
+    .get("+Inf")
+    .copied()
+    .unwrap_or(0.0)
+}
+
 /// `apiserver_admission_webhook_admission_duration_seconds` buckets for our ISVC webhooks:
 /// upper bound (s) → cumulative count, summed over mutating and validating.
 pub fn webhook_latency_histogram(plane: &ControlPlane) -> BTreeMap<String, f64> {

@@ -21,6 +21,8 @@ use crate::install::{Installation, NAMESPACE, install};
 /// ISVCs in three namespaces.
 const ISVCS: usize = 150;
 const ARGS: &[&str] = &["--route-owner", "isvc-ingress"];
+/// The status mutator's webhook (manifests/base/webhooks.yaml).
+const STATUS_WEBHOOK: &str = "status.inferenceservices.isvc-ingress.io";
 /// No counter moved for this long: no reconcile is pending.
 const QUIET: Duration = Duration::from_secs(3);
 const LIMIT: Duration = Duration::from_secs(120);
@@ -164,9 +166,18 @@ fn a_fleet_restarts_catches_up_and_follows_a_config_change_with_exactly_the_need
     let events = fleet::events(&plane);
     let requests = ApiRequests::read(&plane);
     let reading = Reconciler::read(replica);
+    let status_calls = fleet::webhook_calls(&plane, STATUS_WEBHOOK);
     plane.apply(&fleet::config_map("example.org").to_string());
     let settled = fleet::settle(replica, reading.runs + ISVCS as f64, QUIET, LIMIT).reading;
     let written = ApiRequests::read(&plane).since(&requests);
+    // The status mutator's matchCondition leaves out isvc-ingress's own status patches: none
+    // of them called it (manifests/base/webhooks.yaml).
+    assert_eq!(
+        fleet::webhook_calls(&plane, STATUS_WEBHOOK) - status_calls,
+        0.0,
+        "calls to {STATUS_WEBHOOK} for isvc-ingress's own {} status patches",
+        changes.statuses.len()
+    );
     let mut writes = written.reconciler_writes();
     let event_writes: f64 = ["POST events", "PATCH events"]
         .iter()
@@ -242,4 +253,25 @@ fn a_fleet_restarts_catches_up_and_follows_a_config_change_with_exactly_the_need
             identity(route)
         );
     }
+
+    // Another writer's status write still calls the status mutator (the matchCondition leaves
+    // out isvc-ingress's ServiceAccount alone): the admin's dry run of one.
+    let calls = fleet::webhook_calls(&plane, STATUS_WEBHOOK);
+    plane.kubectl_ok(&[
+        "patch",
+        "inferenceservice",
+        "model-00000",
+        "-n",
+        &namespace_of(0),
+        "--subresource=status",
+        "--type=merge",
+        "--dry-run=server",
+        "-p",
+        r#"{"status":{"url":"http://written-by.admin.example"}}"#,
+    ]);
+    assert_eq!(
+        fleet::webhook_calls(&plane, STATUS_WEBHOOK) - calls,
+        1.0,
+        "calls to {STATUS_WEBHOOK} for the admin's status write"
+    );
 }
