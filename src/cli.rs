@@ -217,11 +217,11 @@ fn serve_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// The reconciler's own runtime: one worker thread, `reconciler`, for the API client, the
-/// watches, the caches and the reconciles, apart from the webhook's runtime. On the shared
-/// runtime a re-plan of every ISVC after a config change, or the decoding of a 10,000-ISVC
-/// list, held its worker threads while admission requests waited behind it; on its own
-/// thread the reconciler can use at most one core, and the webhook's threads are always free
-/// to answer the API server (issue 14: the webhook's latency under the reconciler's load).
+/// watches, the caches and the reconciles, apart from the webhook's runtime. Its work comes in
+/// bursts of CPU (a re-plan of 10,000 ISVCs after a config change is about 1 s,
+/// `benches/reconcile_scale.rs`; decoding their initial list a few seconds) that would
+/// otherwise hold the worker threads admission requests need; on its own thread it uses at
+/// most one core, and the webhook's threads stay free to answer the API server.
 fn reconciler_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
