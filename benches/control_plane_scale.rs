@@ -421,10 +421,7 @@ impl<'a> WebhookLoad<'a> {
         let (histogram_total, _, p99_bucket) = fleet::percentiles(before, after);
         timings.sort();
         let client = |quantile: f64| {
-            (!timings.is_empty()).then(|| {
-                let index = ((timings.len() as f64 * quantile).ceil() as usize).max(1) - 1;
-                timings[index.min(timings.len() - 1)].as_secs_f64() * 1000.0
-            })
+            webhook_spans::nearest_rank(&timings, quantile).map(|took| took.as_secs_f64() * 1000.0)
         };
         let ms =
             |quantile| fleet::interpolated_quantile(before, after, quantile).map(|s| s * 1000.0);
