@@ -42,7 +42,10 @@
 //! `CONTROL_PLANE_SCALE_ISVCS=0,200,1000 cargo bench --bench control_plane_scale`.
 //! Environment: `CONTROL_PLANE_SCALE_ISVCS` (sizes, default `0,1000,10000`),
 //! `CONTROL_PLANE_SCALE_RATE` (webhook load, requests/s, default 10),
-//! `CONTROL_PLANE_SCALE_QUIET_SECONDS` (quiet latency run, default 20),
+//! `CONTROL_PLANE_SCALE_QUIET_SECONDS` (quiet latency run, default 120: 2,400 calls, whose p99
+//! is their 24th slowest; at 20 s it was the 4th of 400, and one slow call moved it by ms),
+//! `CONTROL_PLANE_SCALE_SERVE_ARGS` (flags added to `serve`'s in steps 2–5, e.g.
+//! `--concurrent-reconciles 8`),
 //! `CONTROL_PLANE_SCALE_REPORT` (the Markdown section, default stdout only),
 //! `CONTROL_PLANE_SCALE_ROWS` (one JSON line per size, for the plot).
 
@@ -77,9 +80,20 @@ use webhook_spans::{Summary, WebhookSpans};
 /// its quiet p99 at 1,000 ISVCs on a 2-core control plane, at 200 it reached 96 ms
 /// (`docs/performance.md`). The requests per second columns show the limit is kept.
 const ARGS: &[&str] = &["--route-owner", "isvc-ingress"];
+/// `serve`'s flags of the measured steps: [`ARGS`], then those of `CONTROL_PLANE_SCALE_SERVE_ARGS`
+/// (split on white space), to measure other settings than the defaults, e.g.
+/// `--concurrent-reconciles 8` or `--kube-api-qps 50`.
+fn measured_args() -> Vec<&'static str> {
+    let extra = std::env::var("CONTROL_PLANE_SCALE_SERVE_ARGS").unwrap_or_default();
+    let extra: &'static str = Box::leak(extra.into_boxed_str());
+    ARGS.iter()
+        .copied()
+        .chain(extra.split_whitespace())
+        .collect()
+}
 /// The replica that fills the cluster (step 1, the benchmark's setup rather than one of its
 /// measurements) writes faster: at the default rate 10,000 ISVCs would take 20 minutes to route.
-/// The steps measured after it run [`ARGS`].
+/// The steps measured after it run [`measured_args`].
 const LOAD_ARGS: &[&str] = &[
     "--route-owner",
     "isvc-ingress",
@@ -630,10 +644,10 @@ fn stop(installation: &mut Installation) -> (u16, u16) {
     ports
 }
 
-/// Starts a replica on `ports` with [`ARGS`]; returns the time from the process start to
+/// Starts a replica on `ports` with [`measured_args`]; returns the time from the process start to
 /// `/readyz` 200.
 fn start(plane: &ControlPlane, installation: &mut Installation, ports: (u16, u16)) -> Duration {
-    start_with(plane, installation, ports, ARGS)
+    start_with(plane, installation, ports, &measured_args())
 }
 
 /// [`start`] with `args`.
@@ -1057,10 +1071,11 @@ fn report(rows: &[Row], plane_ready: Duration, rate: f64, quiet_seconds: u64) ->
         "Webhook p99 under load within quiet p99 + 5 ms at every size and step (the API \
          server's spans of every call to our webhooks): **{}**; for the load's dry runs alone, \
          the same calls as the quiet figure's: **{}**. Webhook load: {rate} dry-run creates and \
-         updates a second ({quiet_seconds} s for the quiet figure). Control plane start to \
-         ready: {}.",
+         updates a second ({quiet_seconds} s for the quiet figure). `serve`'s flags in the \
+         measured steps: `{}`. Control plane start to ready: {}.",
         within(&|latency| latency.span_p99_ms(false)),
         within(&|latency| latency.span_p99_ms(true)),
+        measured_args().join(" "),
         seconds(plane_ready)
     );
     let _ = writeln!(text);
@@ -1174,7 +1189,7 @@ fn main() {
         rate > 0.0 && rate <= 200.0,
         "CONTROL_PLANE_SCALE_RATE: requests per second between 0 and 200, got {rate}"
     );
-    let quiet_seconds: u64 = env_or("CONTROL_PLANE_SCALE_QUIET_SECONDS", 20);
+    let quiet_seconds: u64 = env_or("CONTROL_PLANE_SCALE_QUIET_SECONDS", 120);
 
     let clock = Instant::now();
     progress(
@@ -1200,7 +1215,7 @@ fn main() {
             seconds(plane.start_to_ready)
         ),
     );
-    let mut installation = install(&plane, ARGS);
+    let mut installation = install(&plane, &measured_args());
     plane.namespace(LOAD_NAMESPACE);
     let webhooks = installation.webhook_names();
     assert!(

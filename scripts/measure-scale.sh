@@ -18,7 +18,9 @@
 # Usage: scripts/measure-scale.sh [sizes]     default 0,1000,10000
 #        scripts/measure-scale.sh 0,200,1000  a quick run (about 5 minutes on 2 cores)
 # Environment: CONTROL_PLANE_SCALE_RATE (admission requests/s during the steps, default 10),
-#   CONTROL_PLANE_SCALE_QUIET_SECONDS (the idle latency run, default 20),
+#   CONTROL_PLANE_SCALE_QUIET_SECONDS (the idle latency run, default 120),
+#   CONTROL_PLANE_SCALE_SERVE_ARGS (flags added to serve's in the measured steps, e.g.
+#   '--concurrent-reconciles 8' to compare with the default),
 #   SCALE_WRITE_DOCS=0 to print the results without touching docs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +63,11 @@ target/release/isvc-ingress-load --plot-rss "$rows" --rss-svg "$plot"
   echo "![serve's VmRSS and VmHWM against the ISVCs it caches](rss-vs-isvcs.svg)"
   echo
   echo '```sh'
-  echo "scripts/measure-scale.sh $sizes"
+  if [ -n "${CONTROL_PLANE_SCALE_SERVE_ARGS:-}" ]; then
+    echo "CONTROL_PLANE_SCALE_SERVE_ARGS='$CONTROL_PLANE_SCALE_SERVE_ARGS' scripts/measure-scale.sh $sizes"
+  else
+    echo "scripts/measure-scale.sh $sizes"
+  fi
   echo '```'
   echo
   echo "Measured on $(date -u +%Y-%m-%d) at commit \`$(git rev-parse --short HEAD)\`$(git diff --quiet HEAD -- src || echo ' (with uncommitted changes under src/)'), $(nproc) cores, load average $load_before before and $load_after after the run, which took $((elapsed / 60)) min $((elapsed % 60)) s in all."

@@ -45,9 +45,6 @@ pub use crate::plan::FIELD_MANAGER;
 /// The planner's route labels: managed-by (the route watchers select on it) and the owning ISVC.
 pub use crate::plan::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL};
 
-/// Reconciles running at once. The work is API-bound; more would only queue in the API server.
-const CONCURRENCY: u16 = 8;
-
 /// Every API call the reconciler makes, as (API group, resource, verbs). The RBAC of the
 /// manifests is derived from this list and [`crate::config_watch::API_PERMISSIONS`] through
 /// [`crate::permissions`] (`tests/manifests.rs` keeps `manifests/base/rbac.yaml` equal to it,
@@ -452,7 +449,7 @@ pub async fn run(
     drop(leadership);
 
     let finished = controller
-        .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
+        .with_config(ControllerConfig::default().concurrency(args.concurrent_reconciles))
         .reconcile_all_on(replans)
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(reconcile, error_policy, context)
