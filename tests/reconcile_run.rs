@@ -2,6 +2,8 @@
 //! discovery, the lease, the watchers and the reconciles interleave): the replica discovers the
 //! served kinds, wins an empty Lease, lists ISVCs and routes, reports synced, and — once it
 //! leads — applies the ISVC's route and writes its status; on shutdown it releases the lease.
+//! A second test holds the answers to writes and counts how many the reconciler has in flight
+//! at once (`--concurrent-reconciles`).
 
 mod reconcile_mock;
 mod support;
@@ -26,6 +28,9 @@ struct Cluster {
     writes: Vec<(Method, String, Value)>,
     /// Watch requests are never answered: held here so they stay open.
     watches: Vec<Responder>,
+    /// When set, writes are answered only by [`release_writes`]; until then they wait here.
+    hold_writes: bool,
+    held: Vec<(Responder, Value)>,
 }
 
 fn reply(respond: Responder, status: StatusCode, body: &Value) {
@@ -67,7 +72,7 @@ fn merge(target: &mut Value, patch: &Value) {
 
 async fn answer(
     cluster: &Mutex<Cluster>,
-    isvc: &Value,
+    isvcs: &[Value],
     request: Request<Body>,
     respond: Responder,
 ) {
@@ -117,7 +122,7 @@ async fn answer(
         (Method::GET, "/apis/serving.kserve.io/v1beta1/inferenceservices") => reply(
             respond,
             StatusCode::OK,
-            &list("InferenceService", vec![isvc.clone()]),
+            &list("InferenceService", isvcs.to_vec()),
         ),
         (Method::GET, "/apis/networking.k8s.io/v1/ingresses" | "/api/v1/services") => {
             assert!(
@@ -137,10 +142,24 @@ async fn answer(
             cluster
                 .writes
                 .push((parts.method.clone(), format!("{path}?{query}"), body));
-            reply(respond, StatusCode::OK, &stored);
+            if cluster.hold_writes {
+                cluster.held.push((respond, stored));
+            } else {
+                reply(respond, StatusCode::OK, &stored);
+            }
         }
         (method, path) => panic!("unexpected request {method} {path}?{query}"),
     }
+}
+
+/// Answers every held write; returns how many there were.
+fn release_writes(cluster: &Mutex<Cluster>) -> usize {
+    let held = std::mem::take(&mut cluster.lock().unwrap().held);
+    let count = held.len();
+    for (respond, stored) in held {
+        reply(respond, StatusCode::OK, &stored);
+    }
+    count
 }
 
 async fn eventually(what: &str, condition: impl Fn() -> bool) {
@@ -153,8 +172,19 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-#[tokio::test]
-async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
+/// `reconcile::run` of a replica with `args` against the mock API server `cluster`, which
+/// lists `isvcs`.
+struct Running {
+    cluster: Arc<Mutex<Cluster>>,
+    hosts: HostIndex,
+    metrics: Arc<ReconcileMetrics>,
+    synced: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<Result<(), reconcile::Error>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn start(isvcs: Vec<Value>, cluster: Cluster, args: ReconcilerArgs) -> Running {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
@@ -167,13 +197,12 @@ async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
         },
         "kserve",
     ));
-    let isvc = reconcile_mock::isvc_object("m", "ns", support::predictor_only());
-    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let cluster = Arc::new(Mutex::new(cluster));
     let server = tokio::spawn({
-        let (cluster, isvc) = (cluster.clone(), isvc.clone());
+        let cluster = cluster.clone();
         async move {
             while let Some((request, respond)) = handle.next_request().await {
-                answer(&cluster, &isvc, request, respond).await;
+                answer(&cluster, &isvcs, request, respond).await;
             }
         }
     });
@@ -182,10 +211,6 @@ async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
     let metrics = Arc::new(ReconcileMetrics::default());
     let synced = Arc::new(AtomicBool::new(false));
     let shutdown = CancellationToken::new();
-    let args = ReconcilerArgs {
-        lease_namespace: Some("ops".into()),
-        ..ReconcilerArgs::default()
-    };
     let running = tokio::spawn({
         let (state, hosts, metrics, synced, shutdown) = (
             state.clone(),
@@ -208,6 +233,36 @@ async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
             .await
         }
     });
+    Running {
+        cluster,
+        hosts,
+        metrics,
+        synced,
+        shutdown,
+        running,
+        server,
+    }
+}
+
+fn lease_in_ops() -> ReconcilerArgs {
+    ReconcilerArgs {
+        lease_namespace: Some("ops".into()),
+        ..ReconcilerArgs::default()
+    }
+}
+
+#[tokio::test]
+async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
+    let isvc = reconcile_mock::isvc_object("m", "ns", support::predictor_only());
+    let Running {
+        cluster,
+        hosts,
+        metrics,
+        synced,
+        shutdown,
+        running,
+        server,
+    } = start(vec![isvc], Cluster::default(), lease_in_ops());
 
     eventually("the caches to sync", || synced.load(Ordering::SeqCst)).await;
     eventually("the host index", || {
@@ -251,4 +306,61 @@ async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
         "the lease is released for the next leader: {lease:#}"
     );
     server.abort();
+}
+
+/// The most writes the reconciler of `args` had in flight at once while it wrote the routes and
+/// statuses of six new ISVCs (an Ingress apply and a status patch each), answered in rounds:
+/// each round waits 300 ms for writes to arrive, counts those waiting, then answers them.
+async fn most_writes_in_flight(args: ReconcilerArgs) -> usize {
+    let isvcs = (0..6)
+        .map(|index| {
+            reconcile_mock::isvc_object(&format!("m{index}"), "ns", support::predictor_only())
+        })
+        .collect();
+    let holding = Cluster {
+        hold_writes: true,
+        ..Cluster::default()
+    };
+    let run = start(isvcs, holding, args);
+    let (mut most, mut answered, mut rounds) = (0, 0, 0);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let waiting = run.cluster.lock().unwrap().held.len();
+        most = most.max(waiting);
+        answered += release_writes(&run.cluster);
+        if answered >= 12 && waiting == 0 {
+            break;
+        }
+        rounds += 1;
+        assert!(
+            rounds < 100,
+            "the reconciler stopped writing: {answered} writes answered"
+        );
+    }
+    run.shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), run.running)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
+    assert!(stopped.is_ok(), "{stopped:?}");
+    run.server.abort();
+    most
+}
+
+#[tokio::test]
+async fn one_reconcile_at_a_time_keeps_one_write_in_flight_unless_configured() {
+    assert_eq!(
+        most_writes_in_flight(lease_in_ops()).await,
+        1,
+        "the default, --concurrent-reconciles 1: each write waits for the answer to the one before"
+    );
+    let four = ReconcilerArgs {
+        concurrent_reconciles: 4,
+        ..lease_in_ops()
+    };
+    assert_eq!(
+        most_writes_in_flight(four).await,
+        4,
+        "--concurrent-reconciles 4: four ISVCs reconciled at once, each waiting for its write"
+    );
 }

@@ -44,7 +44,7 @@ pub struct ReconcilerArgs {
     /// takes longer than 1 / qps). Like controller-runtime's `MaxConcurrentReconciles`, whose
     /// default is 1. On the scale benchmark (`docs/performance.md`), a config change at 10,000
     /// ISVCs wrote 20 a second either way, and the API server's p99 for our webhook's calls
-    /// meanwhile was 9.3 ms with 1 at once and 14.1 ms with 8.
+    /// meanwhile was 9.0–9.3 ms with 1 at once and 14.1 ms with 8.
     #[arg(
         long = "concurrent-reconciles",
         env = "ISVC_INGRESS_CONCURRENT_RECONCILES",
