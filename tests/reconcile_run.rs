@@ -254,27 +254,19 @@ fn lease_in_ops() -> ReconcilerArgs {
 #[tokio::test]
 async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
     let isvc = reconcile_mock::isvc_object("m", "ns", support::predictor_only());
-    let Running {
-        cluster,
-        hosts,
-        metrics,
-        synced,
-        shutdown,
-        running,
-        server,
-    } = start(vec![isvc], Cluster::default(), lease_in_ops());
+    let run = start(vec![isvc], Cluster::default(), lease_in_ops());
 
-    eventually("the caches to sync", || synced.load(Ordering::SeqCst)).await;
+    eventually("the caches to sync", || run.synced.load(Ordering::SeqCst)).await;
     eventually("the host index", || {
-        hosts.holder_of("m-ns.example.com") == Some(("ns".into(), "m".into()))
+        run.hosts.holder_of("m-ns.example.com") == Some(("ns".into(), "m".into()))
     })
     .await;
     eventually("the route and the status to be written", || {
-        cluster.lock().unwrap().writes.len() >= 2
+        run.cluster.lock().unwrap().writes.len() >= 2
     })
     .await;
     {
-        let cluster = cluster.lock().unwrap();
+        let cluster = run.cluster.lock().unwrap();
         let (_, apply, body) = &cluster.writes[0];
         assert_eq!(
             apply,
@@ -292,20 +284,20 @@ async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
             "this replica holds the lease: {lease:#}"
         );
     }
-    assert_eq!(metrics.leader.get(), 1);
+    assert_eq!(run.metrics.leader.get(), 1);
 
-    shutdown.cancel();
-    let result = tokio::time::timeout(Duration::from_secs(10), running)
+    run.shutdown.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(10), run.running)
         .await
         .expect("run stops on shutdown")
         .unwrap();
     assert!(result.is_ok(), "{result:?}");
-    let lease = cluster.lock().unwrap().lease.clone().unwrap();
+    let lease = run.cluster.lock().unwrap().lease.clone().unwrap();
     assert!(
         lease["spec"].get("holderIdentity").is_none(),
         "the lease is released for the next leader: {lease:#}"
     );
-    server.abort();
+    run.server.abort();
 }
 
 /// The most writes the reconciler of `args` had in flight at once while it wrote the routes and
