@@ -43,7 +43,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
 
-    /// Leader election of the route reconciler (only with a cluster).
+    /// The route reconciler: leader election and reconciles at once (only with a cluster).
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
 
