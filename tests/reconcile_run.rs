@@ -244,6 +244,21 @@ fn start(isvcs: Vec<Value>, cluster: Cluster, args: ReconcilerArgs) -> Running {
     }
 }
 
+impl Running {
+    /// Cancels the run, checks that it stops within 10 s without an error, and stops the mock
+    /// API server; returns what the mock holds.
+    async fn stop(self) -> Arc<Mutex<Cluster>> {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(10), self.running)
+            .await
+            .expect("run stops on shutdown")
+            .unwrap();
+        assert!(result.is_ok(), "{result:?}");
+        self.server.abort();
+        self.cluster
+    }
+}
+
 fn lease_in_ops() -> ReconcilerArgs {
     ReconcilerArgs {
         lease_namespace: Some("ops".into()),
@@ -286,18 +301,12 @@ async fn run_syncs_leads_applies_and_releases_the_lease_on_shutdown() {
     }
     assert_eq!(run.metrics.leader.get(), 1);
 
-    run.shutdown.cancel();
-    let result = tokio::time::timeout(Duration::from_secs(10), run.running)
-        .await
-        .expect("run stops on shutdown")
-        .unwrap();
-    assert!(result.is_ok(), "{result:?}");
-    let lease = run.cluster.lock().unwrap().lease.clone().unwrap();
+    let cluster = run.stop().await;
+    let lease = cluster.lock().unwrap().lease.clone().unwrap();
     assert!(
         lease["spec"].get("holderIdentity").is_none(),
         "the lease is released for the next leader: {lease:#}"
     );
-    run.server.abort();
 }
 
 /// The most writes the reconciler of `args` had in flight at once while it wrote the routes and
@@ -317,9 +326,9 @@ async fn most_writes_in_flight(args: ReconcilerArgs) -> usize {
     let (mut most, mut answered, mut rounds) = (0, 0, 0);
     loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let waiting = run.cluster.lock().unwrap().held.len();
+        let waiting = release_writes(&run.cluster);
         most = most.max(waiting);
-        answered += release_writes(&run.cluster);
+        answered += waiting;
         if answered >= 12 && waiting == 0 {
             break;
         }
@@ -329,13 +338,7 @@ async fn most_writes_in_flight(args: ReconcilerArgs) -> usize {
             "the reconciler stopped writing: {answered} writes answered"
         );
     }
-    run.shutdown.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(10), run.running)
-        .await
-        .expect("run stops on shutdown")
-        .unwrap();
-    assert!(stopped.is_ok(), "{stopped:?}");
-    run.server.abort();
+    run.stop().await;
     most
 }
 
