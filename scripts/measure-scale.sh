@@ -15,8 +15,8 @@
 # every route and status follows, writes against those needed), with admission traffic at a
 # steady rate during the last three. Progress goes to stderr, one line per step.
 #
-# Usage: scripts/measure-scale.sh [sizes]     default 0,1000,10000
-#        scripts/measure-scale.sh 0,200,1000  a quick run (about 5 minutes on 2 cores)
+# Usage: scripts/measure-scale.sh [sizes]     default 0,1000,10000 (about 85 minutes on 2 cores)
+#        scripts/measure-scale.sh 0,200,1000  a quick run (about 10 minutes on 2 cores)
 # Environment: CONTROL_PLANE_SCALE_RATE (admission requests/s during the steps, default 10),
 #   CONTROL_PLANE_SCALE_QUIET_SECONDS (the idle latency run, default 120),
 #   CONTROL_PLANE_SCALE_SERVE_ARGS (flags added to serve's in the measured steps, e.g.
