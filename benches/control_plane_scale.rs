@@ -76,10 +76,10 @@ use webhook_spans::{Summary, WebhookSpans};
 
 /// `serve`'s arguments besides the Deployment's: it writes every route. Its API client keeps
 /// the default rate limits (`--kube-api-qps 10`, `--kube-api-burst 50`): at 20 the
-/// reconciler's writes pushed the API server's p99 for the webhook's calls more than 5 ms above
-/// its quiet p99 at 10,000 ISVCs on a 2-core control plane, at 50 and 100 already at 1,000, at
-/// 200 it reached 96 ms (`docs/performance.md`). The requests per second columns show the
-/// limit is kept.
+/// reconciler's writes pushed the API server's p99 for the webhook's calls 6.9–7.0 ms above its
+/// quiet p99 at 10,000 ISVCs on a 2-core control plane in two runs of three, at 50 and 100 more
+/// than 5 ms above already at 1,000 (`docs/performance.md`, `docs/operations.md`). The requests
+/// per second columns show the limit is kept.
 const ARGS: &[&str] = &["--route-owner", "isvc-ingress"];
 /// `serve`'s flags of the measured steps: [`ARGS`], then those of `CONTROL_PLANE_SCALE_SERVE_ARGS`
 /// (split on white space), to measure other settings than the defaults, e.g.
@@ -93,7 +93,7 @@ fn measured_args() -> Vec<&'static str> {
         .collect()
 }
 /// The replica that fills the cluster (step 1, the benchmark's setup rather than one of its
-/// measurements) writes faster: at the default rate 10,000 ISVCs would take 20 minutes to route.
+/// measurements) writes faster: at the default rate 10,000 ISVCs would take 40 minutes to route.
 /// The steps measured after it run [`measured_args`].
 const LOAD_ARGS: &[&str] = &[
     "--route-owner",
@@ -106,7 +106,7 @@ const LOAD_ARGS: &[&str] = &[
 /// No reconcile or write counter moved for this long: nothing is pending.
 const QUIET: Duration = Duration::from_secs(5);
 /// Generous bound on any one wait (10,000 ISVCs on a shared 2-core machine: the config change
-/// takes about 35 minutes at the default 10 writes a second).
+/// takes about 34 minutes at the default 10 writes a second).
 const LIMIT: Duration = Duration::from_secs(3600);
 /// The namespace the webhook load's dry-run creates name.
 const LOAD_NAMESPACE: &str = "webhook-load";

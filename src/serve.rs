@@ -70,10 +70,14 @@ fn load_config(args: &ServeArgs) -> Result<KserveConfig, ServeError> {
     Ok(config)
 }
 
-/// A client from the in-cluster or kubeconfig configuration, rate-limited by `args`, or None
-/// when there is none (and why, in the log). Nothing is sent to the API server yet.
-async fn cluster_client(args: &ApiClientArgs) -> Option<kube::Client> {
-    match tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, api_client::client(args)).await {
+/// A client from the in-cluster or kubeconfig configuration, rate-limited by `args` (each
+/// request's wait observed in `metrics`), or None when there is none (and why, in the log).
+/// Nothing is sent to the API server yet.
+async fn cluster_client(
+    args: &ApiClientArgs,
+    metrics: api_client::RateLimitMetrics,
+) -> Option<kube::Client> {
+    match tokio::time::timeout(CLUSTER_PROBE_TIMEOUT, api_client::client(args, metrics)).await {
         Ok(Ok(client)) => Some(client),
         Ok(Err(error)) => {
             tracing::info!(%error, "no Kubernetes configuration found");
@@ -228,8 +232,9 @@ pub async fn run(
         None
     } else {
         let api_client = args.api_client.clone();
+        let rate_limit_metrics = metrics.with_registry(api_client::RateLimitMetrics::register);
         match reconciler_runtime
-            .spawn(async move { cluster_client(&api_client).await })
+            .spawn(async move { cluster_client(&api_client, rate_limit_metrics).await })
             .await
         {
             Ok(client) => client,

@@ -43,8 +43,10 @@ pub struct ReconcilerArgs {
     /// server slows the writes down (at most `--kube-api-qps` a second, fewer when one write
     /// takes longer than 1 / qps). Like controller-runtime's `MaxConcurrentReconciles`, whose
     /// default is 1. On the scale benchmark (`docs/performance.md`), a config change at 10,000
-    /// ISVCs at `--kube-api-qps 20` wrote 20 a second either way, and the API server's p99 for
-    /// our webhook's calls meanwhile was 9.0–9.3 ms with 1 at once and 14.1 ms with 8.
+    /// ISVCs at `--kube-api-qps 20` (the default then) wrote 20 a second either way, and the
+    /// API server's p99 for our webhook's calls meanwhile was 9.0–9.3 ms with 1 at once and
+    /// 14.1 ms with 8. At the default 10 a second, more than 1 at once helps only when a write
+    /// takes over 100 ms.
     #[arg(
         long = "concurrent-reconciles",
         env = "ISVC_INGRESS_CONCURRENT_RECONCILES",

@@ -132,6 +132,27 @@ fn a_fleet_restarts_catches_up_and_follows_a_config_change_with_exactly_the_need
         "the API server's count of the catch-up: one apply per deleted route, nothing else"
     );
     assert_eq!(settled.writes, serve_applies(&deleted), "serve's count");
+    // Every request of this replica waited for the client-side rate limit and was timed; more
+    // writes than the burst (50) at 10 a second cannot all have found a token free.
+    let metrics = replica.metrics();
+    let wait = "isvc_ingress_api_client_rate_limit_wait_seconds";
+    let timed = fleet::sum(&metrics, &format!("{wait}_count"), |_| true);
+    let applies = deleted.values().sum::<usize>() as f64;
+    assert!(
+        applies > 50.0,
+        "the catch-up needs more writes than the burst"
+    );
+    assert!(
+        timed >= applies,
+        "{timed} requests timed by the rate limit, fewer than the {applies} applies"
+    );
+    let without_waiting = fleet::sum(&metrics, &format!("{wait}_bucket"), |labels| {
+        labels.get("le") == Some(&"0.001")
+    });
+    assert!(
+        without_waiting < timed,
+        "no request waited 1 ms or more for a token in {timed} requests"
+    );
     let live: BTreeSet<Identity> = fleet::managed_routes(&plane).iter().map(identity).collect();
     let expected: BTreeSet<Identity> = routes.iter().map(identity).collect();
     assert_eq!(live, expected, "every route is back");
