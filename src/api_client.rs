@@ -90,8 +90,8 @@ pub const WAIT_BUCKETS: [f64; 9] = [0.0001, 0.001, 0.005, 0.025, 0.05, 0.1, 0.25
 /// The rate limit's metric: how long each request waited for its token, from the first time
 /// the client asked for one to the token (`isvc_ingress_api_client_rate_limit_wait_seconds`
 /// once registered under the process's `isvc_ingress` registry). Its `_sum` rising by close to
-/// one second a second means a request was waiting for the limit all the time: the limit, not
-/// the API server, sets the pace (`docs/operations.md`).
+/// one second a second (N with `--concurrent-reconciles N`) means a request was waiting for the
+/// limit all the time: the limit, not the API server, sets the pace (`docs/operations.md`).
 #[derive(Debug, Clone)]
 pub struct RateLimitMetrics {
     waited: Histogram,
